@@ -1,0 +1,82 @@
+//! Provider simulator: Bot Framework + Graph presence, Twilio, SendGrid v3 on one HTTP listener
+//! and a plain SMTP server on another, all recording into one [`Recorder`].
+
+mod config;
+mod control;
+mod http;
+mod knobs;
+mod mime;
+mod recorder;
+mod sendgrid;
+mod smtp;
+mod teams;
+mod twilio;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{ConfigError, SimConfig};
+pub use knobs::Latency;
+pub use recorder::{Channel, ChannelStats, NewMessage, ReceivedMessage, Recorder, SimStats};
+pub use twilio::num_segments;
+
+/// A running simulator. Cancelling the token given to [`start`] stops both listeners.
+pub struct SimHandle {
+    pub http_addr: SocketAddr,
+    pub smtp_addr: SocketAddr,
+    pub recorder: Arc<Recorder>,
+    http_task: JoinHandle<anyhow::Result<()>>,
+    smtp_task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl SimHandle {
+    /// `http://ip:port` of the HTTP listener, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Waits for both listeners to finish (after the shutdown token is cancelled).
+    pub async fn join(self) -> anyhow::Result<()> {
+        let http = self.http_task.await.context("http listener task")?;
+        let smtp = self.smtp_task.await.context("smtp listener task")?;
+        http.context("http listener")?;
+        smtp.context("smtp listener")
+    }
+}
+
+/// Binds both listeners (so the addresses are known on return) and serves until `shutdown`.
+pub async fn start(cfg: SimConfig, shutdown: CancellationToken) -> anyhow::Result<SimHandle> {
+    let http_listener = TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding simulator http listener on {}", cfg.http_addr))?;
+    let smtp_listener = TcpListener::bind(cfg.smtp_addr)
+        .await
+        .with_context(|| format!("binding simulator smtp listener on {}", cfg.smtp_addr))?;
+    let http_addr = http_listener.local_addr()?;
+    let smtp_addr = smtp_listener.local_addr()?;
+
+    let recorder = Arc::new(Recorder::new());
+    let latency = cfg.latency;
+    let app = http::router(http::AppState::new(cfg, recorder.clone()));
+
+    let http_task = tokio::spawn(http::serve(http_listener, app, shutdown.clone()));
+    let smtp_task = tokio::spawn(smtp::serve(
+        smtp_listener,
+        recorder.clone(),
+        latency,
+        shutdown,
+    ));
+
+    Ok(SimHandle {
+        http_addr,
+        smtp_addr,
+        recorder,
+        http_task,
+        smtp_task,
+    })
+}

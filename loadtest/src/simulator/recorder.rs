@@ -1,0 +1,245 @@
+//! Everything the simulator accepted, with per-channel deduplication on the idempotency key.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Teams,
+    Sms,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct ReceivedMessage {
+    pub channel: Channel,
+    pub idempotency_key: Option<String>,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body: String,
+    /// The request as received, for asserting details the other fields do not carry.
+    pub raw: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+    pub duplicate: bool,
+}
+
+/// One recipient's share of an accepted request, before the recorder stamps it.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub raw: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    pub received: usize,
+    pub unique: usize,
+    pub duplicates: usize,
+}
+
+impl ChannelStats {
+    fn count(&mut self, duplicate: bool) {
+        self.received += 1;
+        if duplicate {
+            self.duplicates += 1;
+        } else {
+            self.unique += 1;
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub email: ChannelStats,
+    pub teams: ChannelStats,
+    pub sms: ChannelStats,
+    /// Sum over the channels.
+    pub total: ChannelStats,
+}
+
+impl SimStats {
+    pub fn channel(&self, channel: Channel) -> &ChannelStats {
+        match channel {
+            Channel::Email => &self.email,
+            Channel::Teams => &self.teams,
+            Channel::Sms => &self.sms,
+        }
+    }
+
+    fn channel_mut(&mut self, channel: Channel) -> &mut ChannelStats {
+        match channel {
+            Channel::Email => &mut self.email,
+            Channel::Teams => &mut self.teams,
+            Channel::Sms => &mut self.sms,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    messages: Vec<ReceivedMessage>,
+    seen_keys: HashSet<(Channel, String)>,
+    stats: SimStats,
+}
+
+/// Thread-safe log of accepted messages. Waiters are woken through a `watch` channel carrying
+/// the unique count, so tests never poll.
+pub struct Recorder {
+    state: Mutex<State>,
+    unique: watch::Sender<usize>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            unique: watch::Sender::new(0),
+        }
+    }
+
+    /// Records one accepted request (one entry per recipient) and tells whether it was a
+    /// duplicate. The key identifies the request, so the recipients of one request are not
+    /// duplicates of each other; a later request with a key already seen on this channel is.
+    pub fn record(
+        &self,
+        channel: Channel,
+        idempotency_key: Option<&str>,
+        recipients: Vec<NewMessage>,
+    ) -> bool {
+        let received_at = Utc::now();
+        let mut state = self.lock();
+        let duplicate = match idempotency_key {
+            Some(key) => !state.seen_keys.insert((channel, key.to_owned())),
+            None => false,
+        };
+        for msg in recipients {
+            state.stats.channel_mut(channel).count(duplicate);
+            state.stats.total.count(duplicate);
+            state.messages.push(ReceivedMessage {
+                channel,
+                idempotency_key: idempotency_key.map(str::to_owned),
+                recipient: msg.recipient,
+                subject: msg.subject,
+                body: msg.body,
+                raw: msg.raw,
+                received_at,
+                duplicate,
+            });
+        }
+        // Sent under the lock so waiters see counts in the order they were reached.
+        self.unique.send_replace(state.stats.total.unique);
+        duplicate
+    }
+
+    /// Every accepted message, duplicates included (flagged), in arrival order.
+    pub fn messages(&self) -> Vec<ReceivedMessage> {
+        self.lock().messages.clone()
+    }
+
+    pub fn messages_for(&self, channel: Channel) -> Vec<ReceivedMessage> {
+        self.lock()
+            .messages
+            .iter()
+            .filter(|m| m.channel == channel)
+            .cloned()
+            .collect()
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.lock().stats
+    }
+
+    /// Unique messages over all channels.
+    pub fn unique_count(&self) -> usize {
+        self.lock().stats.total.unique
+    }
+
+    /// Forgets every message and every idempotency key seen.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        *state = State::default();
+        self.unique.send_replace(0);
+    }
+
+    /// Waits until at least `n` unique messages have been recorded; false on timeout.
+    pub async fn wait_for_unique(&self, n: usize, timeout: Duration) -> bool {
+        let mut rx = self.unique.subscribe();
+        // `wait_for` only errs when the sender is dropped, and `self` owns it.
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
+        matches!(waited, Ok(Ok(_)))
+    }
+
+    // A panic elsewhere while holding the lock leaves the data consistent enough for a test
+    // double, so poisoning is ignored rather than propagated.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(to: &str) -> NewMessage {
+        NewMessage {
+            recipient: to.to_owned(),
+            subject: None,
+            body: "hi".to_owned(),
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn dedups_per_channel_and_request() {
+        let rec = Recorder::new();
+        assert!(!rec.record(Channel::Email, Some("k1"), vec![msg("a"), msg("b")]));
+        assert!(rec.record(Channel::Email, Some("k1"), vec![msg("a")]));
+        assert!(!rec.record(Channel::Sms, Some("k1"), vec![msg("+100000000")]));
+        assert!(!rec.record(Channel::Sms, None, vec![msg("+100000000")]));
+        assert!(!rec.record(Channel::Sms, None, vec![msg("+100000000")]));
+
+        let stats = rec.stats();
+        assert_eq!(
+            stats.email,
+            ChannelStats {
+                received: 3,
+                unique: 2,
+                duplicates: 1
+            }
+        );
+        assert_eq!(stats.sms.unique, 3);
+        assert_eq!(stats.total.received, 6);
+        assert_eq!(rec.unique_count(), 5);
+        assert_eq!(rec.messages().iter().filter(|m| m.duplicate).count(), 1);
+
+        rec.reset();
+        assert_eq!(rec.stats(), SimStats::default());
+        assert!(!rec.record(Channel::Email, Some("k1"), vec![msg("a")]));
+    }
+
+    #[tokio::test]
+    async fn wait_for_unique_is_woken_and_times_out() {
+        let rec = std::sync::Arc::new(Recorder::new());
+        assert!(!rec.wait_for_unique(1, Duration::from_millis(20)).await);
+        let waiter = {
+            let rec = rec.clone();
+            tokio::spawn(async move { rec.wait_for_unique(2, Duration::from_secs(10)).await })
+        };
+        rec.record(Channel::Teams, None, vec![msg("a:1"), msg("a:2")]);
+        assert!(matches!(waiter.await, Ok(true)));
+    }
+}

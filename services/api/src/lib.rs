@@ -1,0 +1,14 @@
+//! The admin-facing HTTP API: people, audiences, templates, campaigns and their progress,
+//! with an OpenAPI document at `/openapi.json`.
+
+mod api_error;
+mod config;
+mod extract;
+mod openapi;
+mod routes;
+mod server;
+
+pub use api_error::ApiError;
+pub use config::ApiConfig;
+pub use openapi::ApiDoc;
+pub use server::{migrate, router, serve, RunningApi};

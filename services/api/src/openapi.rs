@@ -1,0 +1,40 @@
+use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
+use crate::routes::{audiences, campaigns, people, templates};
+use utoipa::OpenApi;
+
+/// The OpenAPI document served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pushfleet API",
+        description = "Targeted messaging over e-mail, Teams and SMS."
+    ),
+    paths(
+        people::create_people,
+        people::get_person,
+        audiences::create_audience,
+        audiences::get_audience,
+        templates::create_template,
+        templates::get_template,
+        campaigns::create_campaign,
+        campaigns::get_campaign,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        FieldError,
+        people::CreatePeople,
+        people::PersonInput,
+        people::TeamsInput,
+        people::CreatedPeople,
+        people::PersonView,
+        audiences::CreateAudience,
+        audiences::AudienceView,
+        templates::CreateTemplate,
+        templates::TemplateView,
+        campaigns::CreateCampaign,
+        campaigns::CampaignView,
+        campaigns::ProgressView,
+    ))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,132 @@
+use super::{required_text, AppState};
+use crate::api_error::ErrorBody;
+use crate::extract::{ApiJson, ApiPath};
+use crate::ApiError;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use pushfleet_domain::Channel;
+use pushfleet_store::{Campaign, CampaignProgress, CampaignStatus, NewCampaign, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCampaign {
+    pub name: String,
+    pub audience_id: Uuid,
+    pub template_id: Uuid,
+    /// One or more of `email`, `teams`, `sms`.
+    #[schema(value_type = Vec<String>)]
+    pub channels: Vec<Channel>,
+    /// When to start; now when absent.
+    pub start_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgressView {
+    /// Delivery rows written (one per recipient and channel).
+    pub total: i64,
+    /// Counts per delivery state: pending, retrying, sent, failed, dead.
+    pub by_state: BTreeMap<String, i64>,
+    pub by_channel: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignView {
+    pub id: Uuid,
+    pub name: String,
+    pub audience_id: Uuid,
+    pub template_id: Uuid,
+    pub channels: Vec<String>,
+    pub start_at: DateTime<Utc>,
+    /// scheduled, evaluating, sending or completed.
+    #[schema(value_type = String)]
+    pub status: CampaignStatus,
+    pub created_at: DateTime<Utc>,
+    pub evaluated_at: Option<DateTime<Utc>>,
+    pub progress: ProgressView,
+}
+
+impl CampaignView {
+    fn new(c: Campaign, p: CampaignProgress) -> Self {
+        Self {
+            status: c.status(&p),
+            id: c.id,
+            name: c.name,
+            audience_id: c.audience_id,
+            template_id: c.template_id,
+            channels: c.channels,
+            start_at: c.start_at,
+            created_at: c.created_at,
+            evaluated_at: c.evaluated_at,
+            progress: ProgressView {
+                total: p.total,
+                by_state: p.by_state,
+                by_channel: p.by_channel,
+            },
+        }
+    }
+}
+
+/// Schedules a campaign. The scheduler starts it at `start_at`.
+#[utoipa::path(post, path = "/v1/campaigns", request_body = CreateCampaign,
+    responses((status = 201, body = CampaignView), (status = 400, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn create_campaign(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateCampaign>,
+) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
+    let mut errors = Vec::new();
+    let name = required_text(&mut errors, "name".into(), &body.name, 200);
+    ApiError::check(errors)?;
+    let mut channels = body.channels;
+    channels.sort();
+    channels.dedup();
+    if channels.is_empty() {
+        return Err(ApiError::invalid("channels", "choose at least one channel"));
+    }
+    let new = NewCampaign {
+        name,
+        audience_id: body.audience_id,
+        template_id: body.template_id,
+        channels,
+        start_at: body.start_at.unwrap_or_else(Utc::now),
+    };
+    // A reference to something missing is a fault in this request's body: 422, naming it.
+    let campaign = state
+        .store
+        .create_campaign(&new)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound("audience") => {
+                ApiError::invalid("audience_id", "no audience with this id")
+            }
+            StoreError::NotFound("template") => {
+                ApiError::invalid("template_id", "no template with this id")
+            }
+            StoreError::Conflict(msg) => ApiError::invalid("audience_id", msg),
+            other => other.into(),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CampaignView::new(campaign, CampaignProgress::default())),
+    ))
+}
+
+/// A campaign with its progress: delivery counts per state and per channel.
+#[utoipa::path(get, path = "/v1/campaigns/{id}",
+    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip(state))]
+pub async fn get_campaign(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<CampaignView>, ApiError> {
+    let campaign = state.store.get_campaign(id).await?;
+    let progress = state.store.campaign_progress(id).await?;
+    Ok(Json(CampaignView::new(campaign, progress)))
+}

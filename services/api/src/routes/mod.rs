@@ -1,0 +1,34 @@
+pub mod audiences;
+pub mod campaigns;
+pub mod people;
+pub mod templates;
+
+use pushfleet_store::Store;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// Trims a required text field; records an error when it is empty or too long.
+pub(crate) fn required_text(
+    errors: &mut Vec<crate::api_error::FieldError>,
+    field: String,
+    value: &str,
+    max_len: usize,
+) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        errors.push(crate::api_error::FieldError {
+            field,
+            message: "must not be empty".into(),
+        });
+    } else if v.chars().count() > max_len {
+        errors.push(crate::api_error::FieldError {
+            field,
+            message: format!("must be at most {max_len} characters"),
+        });
+    }
+    v.to_owned()
+}

@@ -1,0 +1,191 @@
+use super::{required_text, AppState};
+use crate::api_error::{ErrorBody, FieldError};
+use crate::extract::{ApiJson, ApiPath};
+use crate::ApiError;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use pushfleet_domain::{EmailAddress, PhoneNumber, TeamsConversationRef};
+use pushfleet_store::{NewPerson, Person};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// People per request; larger directories go in several requests.
+pub const MAX_PEOPLE_PER_REQUEST: usize = 10_000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePeople {
+    pub people: Vec<PersonInput>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonInput {
+    pub email: Option<String>,
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    /// E.164, e.g. `+33612345678`.
+    pub phone: Option<String>,
+    pub teams: Option<TeamsInput>,
+    /// IANA time zone name; `UTC` when absent.
+    pub time_zone: Option<String>,
+}
+
+/// The conversation reference the bot stored when the user installed it.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsInput {
+    pub service_url: String,
+    pub conversation_id: String,
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedPeople {
+    pub ids: Vec<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PersonView {
+    pub id: Uuid,
+    pub email: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: Option<String>,
+    pub teams: Option<TeamsInput>,
+    pub time_zone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Person> for PersonView {
+    fn from(p: Person) -> Self {
+        Self {
+            id: p.id,
+            email: p.email,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            phone: p.phone,
+            teams: p.teams_conversation.map(|j| TeamsInput {
+                service_url: j.0.service_url,
+                conversation_id: j.0.conversation_id,
+                user_id: j.0.user_id,
+                tenant_id: j.0.tenant_id,
+            }),
+            time_zone: p.time_zone,
+            created_at: p.created_at,
+        }
+    }
+}
+
+fn parse_person(i: usize, p: PersonInput, errors: &mut Vec<FieldError>) -> Option<NewPerson> {
+    let before = errors.len();
+    let mut err = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: format!("people[{i}].{field}"),
+            message,
+        })
+    };
+    let email = match p.email.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => EmailAddress::parse(raw)
+            .map_err(|e| err("email", e.to_string()))
+            .ok(),
+        None => None,
+    };
+    let phone = match p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => PhoneNumber::parse(raw)
+            .map_err(|e| err("phone", e.to_string()))
+            .ok(),
+        None => None,
+    };
+    let teams = p.teams.and_then(|t| {
+        let url_ok = reqwest_like_url(&t.service_url);
+        if !url_ok {
+            err("teams.service_url", "must be an http(s) URL".into());
+        }
+        if t.conversation_id.trim().is_empty() {
+            err("teams.conversation_id", "must not be empty".into());
+        }
+        (url_ok && !t.conversation_id.trim().is_empty()).then(|| TeamsConversationRef {
+            service_url: t.service_url,
+            conversation_id: t.conversation_id.trim().to_owned(),
+            user_id: t.user_id,
+            tenant_id: t.tenant_id,
+        })
+    });
+    let time_zone = p.time_zone.unwrap_or_else(|| "UTC".into());
+    if time_zone.trim().is_empty() || time_zone.len() > 64 {
+        err("time_zone", "must be an IANA time zone name".into());
+    }
+    let first_name = required_text(
+        errors,
+        format!("people[{i}].first_name"),
+        &p.first_name,
+        200,
+    );
+    if p.last_name.chars().count() > 200 {
+        errors.push(FieldError {
+            field: format!("people[{i}].last_name"),
+            message: "must be at most 200 characters".into(),
+        });
+    }
+    (errors.len() == before).then(|| NewPerson {
+        email,
+        first_name,
+        last_name: p.last_name.trim().to_owned(),
+        phone,
+        teams,
+        time_zone: time_zone.trim().to_owned(),
+    })
+}
+
+fn reqwest_like_url(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://")) && s.len() > "http://".len() + 1
+}
+
+/// Adds people to the directory, all or nothing.
+#[utoipa::path(post, path = "/v1/people", request_body = CreatePeople,
+    responses((status = 201, body = CreatedPeople), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(count = body.people.len()))]
+pub async fn create_people(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreatePeople>,
+) -> Result<(StatusCode, Json<CreatedPeople>), ApiError> {
+    if body.people.is_empty() {
+        return Err(ApiError::invalid(
+            "people",
+            "must contain at least one person",
+        ));
+    }
+    if body.people.len() > MAX_PEOPLE_PER_REQUEST {
+        return Err(ApiError::invalid(
+            "people",
+            format!("at most {MAX_PEOPLE_PER_REQUEST} people per request"),
+        ));
+    }
+    let mut errors = Vec::new();
+    let people: Vec<NewPerson> = body
+        .people
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, p)| parse_person(i, p, &mut errors))
+        .collect();
+    ApiError::check(errors)?;
+    let ids = state.store.insert_people(&people).await?;
+    Ok((StatusCode::CREATED, Json(CreatedPeople { ids })))
+}
+
+#[utoipa::path(get, path = "/v1/people/{id}",
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip(state))]
+pub async fn get_person(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<PersonView>, ApiError> {
+    Ok(Json(state.store.get_person(id).await?.into()))
+}

@@ -1,0 +1,98 @@
+use super::{required_text, AppState};
+use crate::api_error::{ErrorBody, FieldError};
+use crate::extract::{ApiJson, ApiPath};
+use crate::ApiError;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use pushfleet_domain::{Template, TemplateError};
+use pushfleet_store::{NewTemplate, StoredTemplate};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTemplate {
+    pub name: String,
+    /// E-mail subject; may use placeholders.
+    #[serde(default)]
+    pub subject: String,
+    /// Plain-text body, used by every channel. Placeholders: `{{first_name}}`,
+    /// `{{last_name}}`, `{{full_name}}`, `{{email}}`, `{{phone}}`.
+    pub body: String,
+    /// Optional HTML body for e-mail; placeholder values are HTML-escaped.
+    pub html: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateView {
+    pub id: Uuid,
+    pub name: String,
+    pub subject: String,
+    pub body: String,
+    pub html: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<StoredTemplate> for TemplateView {
+    fn from(t: StoredTemplate) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            subject: t.subject,
+            body: t.body,
+            html: t.html,
+            created_at: t.created_at,
+        }
+    }
+}
+
+fn template_error(e: TemplateError) -> FieldError {
+    let field = match &e {
+        TemplateError::UnknownPlaceholder { field, .. }
+        | TemplateError::Unclosed { field, .. }
+        | TemplateError::Empty { field } => (*field).to_owned(),
+    };
+    FieldError {
+        field,
+        message: e.to_string(),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/templates", request_body = CreateTemplate,
+    responses((status = 201, body = TemplateView), (status = 400, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn create_template(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateTemplate>,
+) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+    let mut errors = Vec::new();
+    let name = required_text(&mut errors, "name".into(), &body.name, 200);
+    if let Err(e) = Template::parse(&body.subject, &body.body, body.html.as_deref()) {
+        errors.push(template_error(e));
+    }
+    ApiError::check(errors)?;
+    let stored = state
+        .store
+        .create_template(&NewTemplate {
+            name,
+            subject: body.subject,
+            body: body.body,
+            html: body.html,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(stored.into())))
+}
+
+#[utoipa::path(get, path = "/v1/templates/{id}",
+    responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip(state))]
+pub async fn get_template(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<TemplateView>, ApiError> {
+    Ok(Json(state.store.get_template(id).await?.into()))
+}

@@ -1,0 +1,91 @@
+use crate::routes::{audiences, campaigns, people, templates, AppState};
+use crate::{ApiConfig, ApiDoc, ApiError};
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pushfleet_store::Store;
+use pushfleet_telemetry::{serve_admin, Readiness};
+use std::net::SocketAddr;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+/// The API's routes over a store.
+pub fn router(store: Store, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/people", post(people::create_people))
+        .route("/v1/people/{id}", get(people::get_person))
+        .route("/v1/audiences", post(audiences::create_audience))
+        .route("/v1/audiences/{id}", get(audiences::get_audience))
+        .route("/v1/templates", post(templates::create_template))
+        .route("/v1/templates/{id}", get(templates::get_template))
+        .route("/v1/campaigns", post(campaigns::create_campaign))
+        .route("/v1/campaigns/{id}", get(campaigns::get_campaign))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Status {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "method not allowed on this route".into(),
+            }
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(AppState { store })
+}
+
+/// A started API: where it listens, and the task to await for its end.
+pub struct RunningApi {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub task: JoinHandle<()>,
+}
+
+/// Binds the API and admin ports and serves until `shutdown` fires (finishing requests in
+/// flight).
+pub async fn serve(cfg: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<RunningApi> {
+    let store = Store::connect(cfg.common.database_url.expose(), cfg.common.db_pool_size)
+        .await
+        .context("connecting to Postgres")?;
+    let readiness = Readiness::new().with_check("postgres", store.readiness_check());
+    let admin_shutdown = CancellationToken::new();
+    let (admin_addr, admin) = serve_admin(cfg.common.admin_addr, readiness, admin_shutdown.clone())
+        .await
+        .context("binding the admin port")?;
+    let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding {}", cfg.http_addr))?;
+    let addr = listener.local_addr()?;
+    let app = router(store, cfg.max_body_bytes);
+    tracing::info!(%addr, "api listening");
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "api server failed");
+        }
+        admin_shutdown.cancel();
+        let _ = admin.await;
+        tracing::info!("api stopped cleanly");
+    });
+    Ok(RunningApi {
+        addr,
+        admin_addr,
+        task,
+    })
+}
+
+/// Applies the schema migrations: the explicit `api migrate` step of a release.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let store = Store::connect(database_url, 2)
+        .await
+        .context("connecting to Postgres")?;
+    store.migrate().await.context("applying migrations")?;
+    tracing::info!("migrations applied");
+    Ok(())
+}

@@ -1,0 +1,167 @@
+use crate::EvaluatorConfig;
+use anyhow::Context;
+use pushfleet_domain::EvaluateJob;
+use pushfleet_queue::{
+    connected_check, consume_until_shutdown, consumer_tag, BasicAckOptions, BasicNackOptions,
+    BasicRejectOptions, ConsumeSettings, Delivery, OutgoingMessage, Publisher, Topology,
+};
+use pushfleet_store::{Store, StoreError};
+use pushfleet_telemetry::{serve_admin, Readiness};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+struct Evaluator {
+    store: Store,
+    publisher: Publisher,
+    topology: Topology,
+    cfg: EvaluatorConfig,
+    shutdown: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum EvaluateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] pushfleet_queue::QueueError),
+    #[error("cannot encode a send job: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("stopped by shutdown before every job was published")]
+    Interrupted,
+}
+
+/// Runs the evaluator until `shutdown` fires.
+pub async fn run(cfg: EvaluatorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let common = &cfg.common;
+    let store = Store::connect(common.database_url.expose(), common.db_pool_size)
+        .await
+        .context("connecting to Postgres")?;
+    let topology = Topology::new(common.namespace.clone());
+    let connected = Arc::new(AtomicBool::new(false));
+    let readiness = Readiness::new()
+        .with_check("postgres", store.readiness_check())
+        .with_check("rabbitmq", connected_check(connected.clone()));
+    let admin_shutdown = CancellationToken::new();
+    let (_, admin) = serve_admin(common.admin_addr, readiness, admin_shutdown.clone())
+        .await
+        .context("binding the admin port")?;
+
+    let settings = ConsumeSettings {
+        amqp_url: common.amqp_url.expose().clone(),
+        topology: topology.clone(),
+        queue: topology.evaluate_queue(),
+        consumer_tag: consumer_tag("evaluator"),
+        prefetch: cfg.concurrency as u16,
+        concurrency: cfg.concurrency,
+        confirm_window: cfg.confirm_window,
+    };
+    consume_until_shutdown(settings, shutdown.clone(), connected, |publisher| {
+        let evaluator = Arc::new(Evaluator {
+            store: store.clone(),
+            publisher,
+            topology: topology.clone(),
+            cfg: cfg.clone(),
+            shutdown: shutdown.clone(),
+        });
+        move |delivery| evaluator.clone().handle(delivery)
+    })
+    .await;
+
+    admin_shutdown.cancel();
+    let _ = admin.await;
+    tracing::info!("evaluator stopped cleanly");
+    Ok(())
+}
+
+impl Evaluator {
+    async fn handle(self: Arc<Self>, delivery: Delivery) {
+        let job: EvaluateJob = match serde_json::from_slice(&delivery.data) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "malformed evaluate job; dead-lettering it");
+                let _ = delivery
+                    .acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("evaluate_job", campaign_id = %job.campaign_id, redelivered = delivery.redelivered);
+        async move {
+            match self.evaluate(job.campaign_id, delivery.redelivered).await {
+                Ok(published) => {
+                    tracing::info!(published, "campaign evaluated");
+                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                }
+                Err(EvaluateError::Store(StoreError::NotFound(what))) => {
+                    tracing::error!(what, "evaluate job for a missing campaign; dropping it");
+                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "evaluation not finished; requeueing");
+                    if !self.shutdown.is_cancelled() {
+                        // Keeps a failing dependency from becoming a hot redelivery loop.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    let _ = delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Expands the campaign and publishes every unpublished send job. Returns how many jobs
+    /// this call published.
+    async fn evaluate(&self, campaign_id: Uuid, redelivered: bool) -> Result<u64, EvaluateError> {
+        let expansion = self.store.expand_campaign(campaign_id).await?;
+        tracing::info!(
+            inserted = expansion.inserted,
+            unreachable = expansion.unreachable,
+            "audience expanded"
+        );
+        metrics::counter!("pushfleet_deliveries_created_total").increment(expansion.inserted);
+        let exchange = self.topology.work_exchange();
+        let mut published = 0u64;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Err(EvaluateError::Interrupted);
+            }
+            // A redelivered evaluate job may follow a crash after publishing but before the
+            // commit: its jobs may already be queued, so the senders must check first.
+            let batch = self
+                .store
+                .claim_unpublished(campaign_id, self.cfg.publish_batch, redelivered)
+                .await?;
+            if batch.jobs.is_empty() {
+                return Ok(published);
+            }
+            let messages = batch
+                .jobs
+                .iter()
+                .map(|job| {
+                    Ok(OutgoingMessage::new(
+                        exchange.clone(),
+                        Topology::send_key(job.channel),
+                        serde_json::to_vec(job)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, serde_json::Error>>()?;
+            let n = messages.len() as u64;
+            self.publisher.publish_all(messages).await?;
+            batch.mark_published().await?;
+            published += n;
+            metrics::counter!("pushfleet_send_jobs_published_total").increment(n);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+use pushfleet_config::{env_duration_ms, env_or, CommonConfig, ConfigError};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub common: CommonConfig,
+    /// `SCHEDULER_TICK_MS`: how often due work is looked for.
+    pub tick: Duration,
+    /// `SCHEDULER_BATCH`: campaigns claimed, and outbox rows relayed, per round.
+    pub batch: i64,
+}
+
+impl SchedulerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(9101)?,
+            tick: env_duration_ms("SCHEDULER_TICK_MS", Duration::from_millis(250))?,
+            batch: env_or("SCHEDULER_BATCH", 100)?,
+        })
+    }
+}

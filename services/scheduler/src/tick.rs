@@ -1,0 +1,123 @@
+use crate::SchedulerConfig;
+use anyhow::Context;
+use pushfleet_queue::{Broker, OutgoingMessage, Publisher, QueueError, Topology};
+use pushfleet_store::{Store, StoreError};
+use pushfleet_telemetry::{serve_admin, supervise, Readiness};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+enum TickError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("cannot encode outbox payload: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Runs the scheduler until `shutdown` fires.
+pub async fn run(cfg: SchedulerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let common = &cfg.common;
+    let store = Store::connect(common.database_url.expose(), common.db_pool_size)
+        .await
+        .context("connecting to Postgres")?;
+    let topology = Topology::new(common.namespace.clone());
+    let connected = Arc::new(AtomicBool::new(false));
+    let readiness = Readiness::new()
+        .with_check("postgres", store.readiness_check())
+        .with_check(
+            "rabbitmq",
+            pushfleet_queue::connected_check(connected.clone()),
+        );
+    let admin_shutdown = CancellationToken::new();
+    let (_, admin) = serve_admin(common.admin_addr, readiness, admin_shutdown.clone())
+        .await
+        .context("binding the admin port")?;
+
+    supervise("scheduler", shutdown.clone(), || {
+        let (store, topology, shutdown, connected, cfg) = (
+            store.clone(),
+            topology.clone(),
+            shutdown.clone(),
+            connected.clone(),
+            cfg.clone(),
+        );
+        async move {
+            let broker = Broker::connect(cfg.common.amqp_url.expose(), topology.clone()).await?;
+            let publisher = broker.publisher(256).await?;
+            connected.store(true, Ordering::Relaxed);
+            let mut ticker = tokio::time::interval(cfg.tick);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let result = loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break Ok(()),
+                    _ = ticker.tick() => {}
+                }
+                if let Err(e) = tick(&store, &publisher, &topology, cfg.batch).await {
+                    break Err(e);
+                }
+            };
+            connected.store(false, Ordering::Relaxed);
+            broker.close().await;
+            result
+        }
+    })
+    .await;
+
+    admin_shutdown.cancel();
+    let _ = admin.await;
+    tracing::info!("scheduler stopped cleanly");
+    Ok(())
+}
+
+/// One round: claim what is due (writing outbox rows in the same statement), then relay the
+/// outbox to the broker.
+#[tracing::instrument(skip_all)]
+async fn tick(
+    store: &Store,
+    publisher: &Publisher,
+    topology: &Topology,
+    batch: i64,
+) -> Result<(), TickError> {
+    let claimed = store
+        .claim_due_campaigns(batch, Topology::EVALUATE_KEY)
+        .await?;
+    if !claimed.is_empty() {
+        tracing::info!(count = claimed.len(), campaigns = ?claimed, "claimed due campaigns");
+        metrics::counter!("pushfleet_campaigns_claimed_total").increment(claimed.len() as u64);
+    }
+    relay_outbox(store, publisher, topology, batch).await
+}
+
+/// Publishes outbox rows until none are left. Rows are deleted only after the broker
+/// confirmed them; a crash before that publishes them again (consumers tolerate repeats).
+async fn relay_outbox(
+    store: &Store,
+    publisher: &Publisher,
+    topology: &Topology,
+    batch: i64,
+) -> Result<(), TickError> {
+    loop {
+        let outbox = store.claim_outbox(batch).await?;
+        if outbox.messages.is_empty() {
+            return Ok(());
+        }
+        let messages = outbox
+            .messages
+            .iter()
+            .map(|m| {
+                Ok(OutgoingMessage::new(
+                    topology.work_exchange(),
+                    m.routing_key.clone(),
+                    serde_json::to_vec(&m.payload)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        let n = messages.len();
+        publisher.publish_all(messages).await?;
+        outbox.complete().await?;
+        metrics::counter!("pushfleet_outbox_relayed_total").increment(n as u64);
+    }
+}

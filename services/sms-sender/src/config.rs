@@ -1,0 +1,40 @@
+use pushfleet_config::{env_string, ConfigError, Secret};
+use pushfleet_domain::{Channel, PhoneNumber};
+use pushfleet_sender::SenderConfig;
+
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    pub sender: SenderConfig,
+    /// `TWILIO_API_BASE`: `https://api.twilio.com` in production.
+    pub api_base: String,
+    /// `TWILIO_ACCOUNT_SID` / `TWILIO_AUTH_TOKEN`: basic-auth credentials.
+    pub account_sid: String,
+    pub auth_token: Secret<String>,
+    /// `TWILIO_FROM`: the sending number, unless `TWILIO_MESSAGING_SERVICE_SID` is set.
+    pub from: Option<PhoneNumber>,
+    pub messaging_service_sid: Option<String>,
+    /// `TWILIO_STATUS_CALLBACK`: where Twilio posts delivery status updates.
+    pub status_callback: Option<String>,
+}
+
+impl SmsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let from_raw = env_string("TWILIO_FROM", "+15005550006");
+        let from = PhoneNumber::parse(&from_raw).map_err(|e| ConfigError::Invalid {
+            name: "TWILIO_FROM".into(),
+            value: from_raw.clone(),
+            reason: e.to_string(),
+        })?;
+        let service = env_string("TWILIO_MESSAGING_SERVICE_SID", "");
+        let callback = env_string("TWILIO_STATUS_CALLBACK", "");
+        Ok(Self {
+            sender: SenderConfig::from_env(Channel::Sms, 9105)?,
+            api_base: env_string("TWILIO_API_BASE", "http://127.0.0.1:18080"),
+            account_sid: env_string("TWILIO_ACCOUNT_SID", "ACsim"),
+            auth_token: Secret::new(env_string("TWILIO_AUTH_TOKEN", "sim-token")),
+            from: service.is_empty().then_some(from),
+            messaging_service_sid: (!service.is_empty()).then_some(service),
+            status_callback: (!callback.is_empty()).then_some(callback),
+        })
+    }
+}

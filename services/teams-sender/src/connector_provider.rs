@@ -1,0 +1,98 @@
+use crate::{BotTokenSource, TeamsConfig};
+use pushfleet_domain::{Channel, RenderedMessage, SendJob};
+use pushfleet_sender::http_errors::{classify_status, classify_transport, http_client};
+use pushfleet_sender::{Provider, ProviderError, Receipt};
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+/// Sends proactive messages through the Bot Framework Connector REST API to the
+/// conversation stored on the person.
+pub struct ConnectorProvider {
+    client: reqwest::Client,
+    tokens: BotTokenSource,
+}
+
+#[derive(Deserialize)]
+struct ResourceResponse {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+impl ConnectorProvider {
+    pub fn new(cfg: &TeamsConfig) -> anyhow::Result<Self> {
+        let client = http_client()?;
+        let tokens = BotTokenSource::new(
+            client.clone(),
+            cfg.token_url.clone(),
+            cfg.app_id.clone(),
+            cfg.app_password.clone(),
+            cfg.scope.clone(),
+        );
+        Ok(Self { client, tokens })
+    }
+}
+
+impl Provider for ConnectorProvider {
+    const CHANNEL: Channel = Channel::Teams;
+
+    async fn send(
+        &self,
+        job: &SendJob,
+        message: &RenderedMessage,
+    ) -> Result<Receipt, ProviderError> {
+        let conversation = job
+            .recipient
+            .teams
+            .as_ref()
+            .ok_or_else(|| ProviderError::permanent("recipient has no Teams conversation"))?;
+        let mut url = reqwest::Url::parse(&conversation.service_url).map_err(|e| {
+            ProviderError::permanent(format!(
+                "invalid serviceUrl {:?}: {e}",
+                conversation.service_url
+            ))
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::permanent("serviceUrl cannot hold a path"))?
+            .pop_if_empty()
+            .extend([
+                "v3",
+                "conversations",
+                &conversation.conversation_id,
+                "activities",
+            ]);
+        let activity = serde_json::json!({
+            "type": "message",
+            "text": message.text,
+            "textFormat": "markdown",
+        });
+        let token = self.tokens.token().await?;
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(token.expose())
+            .header("Idempotency-Key", job.idempotency_key())
+            .json(&activity)
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            let body: ResourceResponse = response
+                .json()
+                .await
+                .unwrap_or(ResourceResponse { id: None });
+            return Ok(Receipt {
+                provider_message_id: body.id,
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            self.tokens.invalidate().await;
+            return Err(ProviderError::transient(
+                "connector rejected the bot token (401)",
+            ));
+        }
+        let headers = response.headers().clone();
+        let detail = response.text().await.unwrap_or_default();
+        Err(classify_status(status, &headers, detail))
+    }
+}

@@ -1,0 +1,37 @@
+//! The messages that travel through RabbitMQ. They are JSON so that an operator can read a
+//! dead letter; every field a consumer needs is in the message, so the hot path does not
+//! read Postgres.
+
+use crate::{Channel, Recipient};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Published by the scheduler when a campaign is due: expand its audience.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluateJob {
+    pub campaign_id: Uuid,
+}
+
+/// Published by the evaluator, one per delivery row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendJob {
+    pub delivery_id: i64,
+    pub campaign_id: Uuid,
+    pub channel: Channel,
+    pub template_id: Uuid,
+    pub recipient: Recipient,
+    /// 1 for the first try; retries carry the next attempt number.
+    pub attempt: u32,
+    /// Set when this job may be a second copy (published again after a crash, or a retry):
+    /// the sender then checks the recorded outcome before sending.
+    #[serde(default)]
+    pub maybe_duplicate: bool,
+}
+
+impl SendJob {
+    /// The key every provider call carries, the same for every attempt of one delivery,
+    /// so that a provider (or the simulator) that deduplicates can do so.
+    pub fn idempotency_key(&self) -> String {
+        format!("pf-{}-{}", self.campaign_id.simple(), self.delivery_id)
+    }
+}

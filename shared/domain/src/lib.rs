@@ -1,0 +1,20 @@
+//! Domain types shared by every pushfleet service.
+//!
+//! Values that come from outside (API requests, CSV rows, provider answers) are parsed into
+//! these newtypes once, at the edge; code behind the edge can then rely on them being valid.
+
+mod channel;
+mod delivery_state;
+mod email_address;
+mod jobs;
+mod phone_number;
+mod recipient;
+mod template;
+
+pub use channel::{Channel, UnknownChannel};
+pub use delivery_state::DeliveryState;
+pub use email_address::{EmailAddress, InvalidEmail};
+pub use jobs::{EvaluateJob, SendJob};
+pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
+pub use recipient::{Recipient, TeamsConversationRef};
+pub use template::{Placeholder, RenderedMessage, Template, TemplateError};

@@ -1,0 +1,25 @@
+use crate::{EmailAddress, PhoneNumber};
+use serde::{Deserialize, Serialize};
+
+/// Where a person's Teams conversation lives: stored from the bot's install activity
+/// (or created later from the user's id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamsConversationRef {
+    pub service_url: String,
+    pub conversation_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+}
+
+/// The slice of a person that a sender needs: how to address them and what to put in
+/// the placeholders. Snapshotted into the send job when the audience is evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<PhoneNumber>,
+    pub teams: Option<TeamsConversationRef>,
+}

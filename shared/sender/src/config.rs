@@ -1,0 +1,54 @@
+use pushfleet_config::{env_duration_ms, env_or, CommonConfig, ConfigError};
+use pushfleet_domain::Channel;
+use pushfleet_ratelimit::Quota;
+use std::time::Duration;
+
+use crate::RetryPolicy;
+
+/// Tuning shared by every sender, from the environment.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub common: CommonConfig,
+    /// `SENDER_PREFETCH`: unacknowledged jobs the broker hands this replica.
+    pub prefetch: u16,
+    /// `SENDER_CONCURRENCY`: provider calls in flight at once.
+    pub concurrency: usize,
+    /// `RATE_LIMIT_PER_SECOND` / `RATE_LIMIT_BURST`: the fleet-wide quota (0 = none).
+    pub quota: Option<Quota>,
+    /// `RATE_LIMIT_KEY`: the account the quota belongs to (replicas sharing it share the quota).
+    pub rate_limit_key: String,
+    pub retry: RetryPolicy,
+    /// `OUTCOME_BATCH` / `OUTCOME_FLUSH_MS`: outcomes are written in batches of this size,
+    /// or after this long, whichever comes first.
+    pub outcome_batch: usize,
+    pub outcome_flush: Duration,
+}
+
+impl SenderConfig {
+    pub fn from_env(channel: Channel, default_admin_port: u16) -> Result<Self, ConfigError> {
+        let default_rate = match channel {
+            // Bot Framework: 50 requests/s per app per tenant.
+            Channel::Teams => 50.0,
+            Channel::Sms => 100.0,
+            Channel::Email => 500.0,
+        };
+        let per_second: f64 = env_or("RATE_LIMIT_PER_SECOND", default_rate)?;
+        let burst: u32 = env_or("RATE_LIMIT_BURST", 10)?;
+        Ok(Self {
+            common: CommonConfig::from_env(default_admin_port)?,
+            prefetch: env_or("SENDER_PREFETCH", 200)?,
+            concurrency: env_or("SENDER_CONCURRENCY", 64)?,
+            quota: Quota::new(per_second, burst),
+            rate_limit_key: pushfleet_config::env_string(
+                "RATE_LIMIT_KEY",
+                &format!("{channel}:default"),
+            ),
+            retry: RetryPolicy {
+                max_attempts: env_or("SENDER_MAX_ATTEMPTS", 5)?,
+                base_backoff: env_duration_ms("RETRY_BASE_MS", Duration::from_secs(1))?,
+            },
+            outcome_batch: env_or("OUTCOME_BATCH", 500)?,
+            outcome_flush: env_duration_ms("OUTCOME_FLUSH_MS", Duration::from_millis(20))?,
+        })
+    }
+}

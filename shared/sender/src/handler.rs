@@ -1,0 +1,237 @@
+use crate::outcome_recorder::OutcomeRecorder;
+use crate::template_cache::{TemplateCache, TemplateLoadError};
+use crate::{Provider, ProviderError, SenderConfig};
+use pushfleet_domain::{DeliveryState, SendJob};
+use pushfleet_queue::{
+    BasicAckOptions, BasicNackOptions, BasicRejectOptions, Delivery, OutgoingMessage, Publisher,
+    Topology, REASON_HEADER,
+};
+use pushfleet_ratelimit::RateLimiter;
+use pushfleet_store::{Outcome, Store, StoreError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// A provider call that takes longer than this is abandoned and retried.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What outlives a broker connection.
+pub(crate) struct Shared<P> {
+    pub(crate) provider: P,
+    pub(crate) store: Store,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) templates: TemplateCache,
+    pub(crate) recorder: OutcomeRecorder,
+    pub(crate) cfg: SenderConfig,
+    pub(crate) topology: Topology,
+}
+
+/// Handles the jobs of one broker connection.
+pub(crate) struct Worker<P> {
+    pub(crate) shared: Arc<Shared<P>>,
+    pub(crate) publisher: Publisher,
+}
+
+/// What to do with the message once a job is processed.
+enum Disposition {
+    /// Write this outcome, then ack.
+    Record(Outcome),
+    /// Already done (a redelivered or duplicate job): ack without sending.
+    Skip,
+    /// Could not decide now (a dependency is down): put the job back.
+    Requeue(String),
+}
+
+impl<P: Provider> Worker<P> {
+    pub(crate) async fn handle(self: Arc<Self>, delivery: Delivery) {
+        let job: SendJob = match serde_json::from_slice(&delivery.data) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(error = %e, "malformed send job; dead-lettering it");
+                let _ = delivery
+                    .acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await;
+                return;
+            }
+        };
+        let span = tracing::info_span!(
+            "send_job",
+            delivery_id = job.delivery_id,
+            channel = %P::CHANNEL,
+            attempt = job.attempt,
+            redelivered = delivery.redelivered,
+        );
+        async move {
+            let disposition = if job.channel == P::CHANNEL {
+                self.process(&job, delivery.redelivered).await
+            } else {
+                Disposition::Record(Outcome {
+                    delivery_id: job.delivery_id,
+                    state: DeliveryState::Failed,
+                    error: Some(format!("job for {} reached the {} sender", job.channel, P::CHANNEL)),
+                    provider_message_id: None,
+                })
+            };
+            match disposition {
+                Disposition::Record(outcome) => {
+                    let state = outcome.state;
+                    if self.shared.recorder.record(outcome).await {
+                        metrics::counter!("pushfleet_sender_outcomes_total",
+                            "channel" => P::CHANNEL.as_str(), "outcome" => state.as_str())
+                        .increment(1);
+                        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                    } else {
+                        requeue(&delivery, "outcome could not be recorded").await;
+                    }
+                }
+                Disposition::Skip => {
+                    tracing::info!("already final; not sending again");
+                    metrics::counter!("pushfleet_sender_skipped_total", "channel" => P::CHANNEL.as_str())
+                        .increment(1);
+                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                }
+                Disposition::Requeue(reason) => requeue(&delivery, &reason).await,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn process(&self, job: &SendJob, redelivered: bool) -> Disposition {
+        let shared = &self.shared;
+        // Only a job that may be a second copy pays for a read before sending.
+        if redelivered || job.maybe_duplicate || job.attempt > 1 {
+            match shared.store.delivery_states(&[job.delivery_id]).await {
+                Ok(states) => match states.get(&job.delivery_id) {
+                    Some(s) if s.is_final() => return Disposition::Skip,
+                    Some(_) => {}
+                    None => {
+                        tracing::warn!("delivery row not found; dropping the job");
+                        return Disposition::Skip;
+                    }
+                },
+                Err(e) => return Disposition::Requeue(format!("outcome check failed: {e}")),
+            }
+        }
+
+        let template = match shared.templates.get(&shared.store, job.template_id).await {
+            Ok(t) => t,
+            Err(TemplateLoadError::Store(StoreError::NotFound(_))) => {
+                return fail(job, DeliveryState::Failed, "template not found".into())
+            }
+            Err(TemplateLoadError::Invalid(_, e)) => {
+                return fail(job, DeliveryState::Failed, e.to_string())
+            }
+            Err(e) => return Disposition::Requeue(format!("template load failed: {e}")),
+        };
+        let message = template.render(&job.recipient);
+
+        if let Some(quota) = shared.cfg.quota {
+            if let Err(e) = shared
+                .limiter
+                .acquire(&shared.cfg.rate_limit_key, quota)
+                .await
+            {
+                return Disposition::Requeue(format!("rate limiter unavailable: {e}"));
+            }
+        }
+
+        let started = Instant::now();
+        let result = match tokio::time::timeout(
+            PROVIDER_TIMEOUT,
+            shared
+                .provider
+                .send(job, &message)
+                .instrument(tracing::info_span!("provider_call")),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ProviderError::transient("provider call timed out")),
+        };
+        metrics::histogram!("pushfleet_provider_call_seconds", "channel" => P::CHANNEL.as_str())
+            .record(started.elapsed().as_secs_f64());
+
+        match result {
+            Ok(receipt) => Disposition::Record(Outcome {
+                delivery_id: job.delivery_id,
+                state: DeliveryState::Sent,
+                error: None,
+                provider_message_id: receipt.provider_message_id,
+            }),
+            Err(ProviderError::Permanent { reason }) => {
+                tracing::warn!(%reason, "permanent failure");
+                fail(job, DeliveryState::Failed, reason)
+            }
+            Err(ProviderError::Transient {
+                reason,
+                retry_after,
+            }) => self.retry_or_dead_letter(job, reason, retry_after).await,
+        }
+    }
+
+    /// A transient failure: park the job in a delay queue for the next attempt, or, when the
+    /// attempts are spent, in the dead-letter queue with the reason. The copy is confirmed by
+    /// the broker before this job is acked, so a crash in between leaves two copies (the
+    /// second is dropped by the outcome check), never none.
+    async fn retry_or_dead_letter(
+        &self,
+        job: &SendJob,
+        reason: String,
+        retry_after: Option<Duration>,
+    ) -> Disposition {
+        let topology = &self.shared.topology;
+        let policy = self.shared.cfg.retry;
+        if policy.exhausted(job.attempt) {
+            let message = match serde_json::to_vec(job) {
+                Ok(p) => OutgoingMessage::new(topology.dead_letter_exchange(), String::new(), p)
+                    .with_header(REASON_HEADER, reason.clone()),
+                Err(e) => return Disposition::Requeue(format!("cannot encode job: {e}")),
+            };
+            if let Err(e) = self.publisher.publish(message).await {
+                return Disposition::Requeue(format!("dead-letter publish failed: {e}"));
+            }
+            tracing::warn!(%reason, "attempts exhausted; dead-lettered");
+            return fail(job, DeliveryState::Dead, reason);
+        }
+        let backoff = policy.backoff(job.attempt, retry_after, rand::random::<f64>());
+        let tier = Topology::tier_for(backoff);
+        let next = SendJob {
+            attempt: job.attempt + 1,
+            maybe_duplicate: true,
+            ..job.clone()
+        };
+        let message = match serde_json::to_vec(&next) {
+            Ok(p) => OutgoingMessage::to_queue(topology.retry_queue(P::CHANNEL, tier), p),
+            Err(e) => return Disposition::Requeue(format!("cannot encode job: {e}")),
+        };
+        if let Err(e) = self.publisher.publish(message).await {
+            return Disposition::Requeue(format!("retry publish failed: {e}"));
+        }
+        tracing::info!(%reason, delay_ms = tier.delay.as_millis() as u64, "transient failure; retry scheduled");
+        fail(job, DeliveryState::Retrying, reason)
+    }
+}
+
+fn fail(job: &SendJob, state: DeliveryState, reason: String) -> Disposition {
+    Disposition::Record(Outcome {
+        delivery_id: job.delivery_id,
+        state,
+        error: Some(reason),
+        provider_message_id: None,
+    })
+}
+
+async fn requeue(delivery: &Delivery, reason: &str) {
+    tracing::warn!(reason, "requeueing job");
+    // A short pause so that a dependency outage does not turn into a hot redelivery loop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await;
+}

@@ -1,0 +1,21 @@
+//! The loop all three senders share: consume a send job, take a fleet-wide rate-limit slot,
+//! render, call the provider, record the outcome, ack. The senders differ only in their
+//! [`Provider`].
+//!
+//! Crash safety: the ack comes after the outcome is committed. A sender killed at any point
+//! leaves the job unacked; the broker redelivers it, and the redelivered job checks the
+//! recorded outcome before sending again.
+
+mod config;
+mod handler;
+pub mod http_errors;
+mod outcome_recorder;
+mod provider;
+mod retry_policy;
+mod service;
+mod template_cache;
+
+pub use config::SenderConfig;
+pub use provider::{Provider, ProviderError, Receipt};
+pub use retry_policy::RetryPolicy;
+pub use service::run_sender;

@@ -1,0 +1,50 @@
+use pushfleet_domain::{Channel, RenderedMessage, SendJob};
+use std::future::Future;
+use std::time::Duration;
+
+/// What a provider answered when it accepted a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// The provider's id for the message (Twilio sid, activity id, Message-ID).
+    pub provider_message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth trying again later: a timeout, a 5xx, a 429.
+    #[error("transient: {reason}")]
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will fail the same way every time: an invalid number, a removed bot, a 4xx.
+    #[error("permanent: {reason}")]
+    Permanent { reason: String },
+}
+
+impl ProviderError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        ProviderError::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        ProviderError::Permanent {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One provider client. Implementations must send `job.idempotency_key()` with every call
+/// where the protocol has room for it.
+pub trait Provider: Send + Sync + 'static {
+    const CHANNEL: Channel;
+
+    fn send(
+        &self,
+        job: &SendJob,
+        message: &RenderedMessage,
+    ) -> impl Future<Output = Result<Receipt, ProviderError>> + Send;
+}

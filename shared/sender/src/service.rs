@@ -1,0 +1,79 @@
+use crate::handler::{Shared, Worker};
+use crate::outcome_recorder::OutcomeRecorder;
+use crate::template_cache::TemplateCache;
+use crate::{Provider, SenderConfig};
+use anyhow::Context;
+use pushfleet_queue::{
+    connected_check, consume_until_shutdown, consumer_tag, ConsumeSettings, Topology,
+};
+use pushfleet_ratelimit::RateLimiter;
+use pushfleet_store::Store;
+use pushfleet_telemetry::{serve_admin, Readiness};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Runs a sender until `shutdown` fires: admin endpoints, then the consume loop, reconnecting
+/// to the broker after failures. Returns once in-flight jobs are recorded and acked.
+pub async fn run_sender<P: Provider>(
+    cfg: SenderConfig,
+    provider: P,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let common = &cfg.common;
+    let store = Store::connect(common.database_url.expose(), common.db_pool_size)
+        .await
+        .context("connecting to Postgres")?;
+    let limiter = RateLimiter::connect(common.redis_url.expose(), &common.namespace)
+        .await
+        .context("connecting to Redis")?;
+    let topology = Topology::new(common.namespace.clone());
+    let connected = Arc::new(AtomicBool::new(false));
+
+    let readiness = Readiness::new()
+        .with_check("postgres", store.readiness_check())
+        .with_check("redis", limiter.readiness_check())
+        .with_check("rabbitmq", connected_check(connected.clone()));
+    let admin_shutdown = CancellationToken::new();
+    let (_, admin) = serve_admin(common.admin_addr, readiness, admin_shutdown.clone())
+        .await
+        .context("binding the admin port")?;
+
+    let (recorder, recorder_task) =
+        OutcomeRecorder::spawn(store.clone(), cfg.outcome_batch, cfg.outcome_flush);
+    let shared = Arc::new(Shared {
+        provider,
+        store,
+        limiter,
+        templates: TemplateCache::default(),
+        recorder,
+        cfg: cfg.clone(),
+        topology: topology.clone(),
+    });
+
+    let settings = ConsumeSettings {
+        amqp_url: common.amqp_url.expose().clone(),
+        topology: topology.clone(),
+        queue: topology.send_queue(P::CHANNEL),
+        consumer_tag: consumer_tag(&format!("{}-sender", P::CHANNEL)),
+        prefetch: cfg.prefetch,
+        concurrency: cfg.concurrency,
+        confirm_window: 64,
+    };
+    consume_until_shutdown(settings, shutdown, connected, |publisher| {
+        let worker = Arc::new(Worker {
+            shared: shared.clone(),
+            publisher,
+        });
+        move |delivery| worker.clone().handle(delivery)
+    })
+    .await;
+
+    // Every worker is done; dropping the last recorder handle lets the writer finish.
+    drop(shared);
+    let _ = recorder_task.await;
+    admin_shutdown.cancel();
+    let _ = admin.await;
+    tracing::info!("sender stopped cleanly");
+    Ok(())
+}

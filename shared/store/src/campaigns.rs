@@ -1,0 +1,181 @@
+use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use pushfleet_domain::{Channel, DeliveryState};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewCampaign {
+    pub name: String,
+    pub audience_id: Uuid,
+    pub template_id: Uuid,
+    pub channels: Vec<Channel>,
+    pub start_at: DateTime<Utc>,
+}
+
+/// Where a campaign stands. `Completed` is derived: deliveries written and none of them
+/// still pending or retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignStatus {
+    Scheduled,
+    Evaluating,
+    Sending,
+    Completed,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Campaign {
+    pub id: Uuid,
+    pub name: String,
+    pub audience_id: Uuid,
+    pub template_id: Uuid,
+    pub channels: Vec<String>,
+    pub start_at: DateTime<Utc>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub evaluated_at: Option<DateTime<Utc>>,
+}
+
+/// Counts of deliveries per state, overall and per channel.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CampaignProgress {
+    pub total: i64,
+    pub by_state: BTreeMap<String, i64>,
+    pub by_channel: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+impl CampaignProgress {
+    pub fn count(&self, state: DeliveryState) -> i64 {
+        self.by_state.get(state.as_str()).copied().unwrap_or(0)
+    }
+
+    /// Deliveries not yet in a final state.
+    pub fn open(&self) -> i64 {
+        self.count(DeliveryState::Pending) + self.count(DeliveryState::Retrying)
+    }
+}
+
+impl Campaign {
+    pub fn status(&self, progress: &CampaignProgress) -> CampaignStatus {
+        match self.status.as_str() {
+            "scheduled" => CampaignStatus::Scheduled,
+            "evaluating" => CampaignStatus::Evaluating,
+            _ if progress.open() == 0 => CampaignStatus::Completed,
+            _ => CampaignStatus::Sending,
+        }
+    }
+}
+
+const CAMPAIGN_COLUMNS: &str =
+    "id, name, audience_id, template_id, channels, start_at, status, created_at, evaluated_at";
+
+impl Store {
+    /// Creates a scheduled campaign. The audience and template must exist and the audience
+    /// must have members; checked in the same transaction as the insert.
+    #[tracing::instrument(skip_all, fields(audience = %c.audience_id, template = %c.template_id))]
+    pub async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let members: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id)
+             FROM audiences a WHERE a.id = $1 FOR SHARE",
+        )
+        .bind(c.audience_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match members {
+            None => return Err(StoreError::NotFound("audience")),
+            Some(0) => return Err(StoreError::Conflict("the audience has no members".into())),
+            Some(_) => {}
+        }
+        let template_exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM templates WHERE id = $1)")
+                .bind(c.template_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !template_exists {
+            return Err(StoreError::NotFound("template"));
+        }
+        let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
+        let row = sqlx::query_as::<_, Campaign>(&format!(
+            "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {CAMPAIGN_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(&c.name)
+        .bind(c.audience_id)
+        .bind(c.template_id)
+        .bind(&channels)
+        .bind(c.start_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn get_campaign(&self, id: Uuid) -> Result<Campaign, StoreError> {
+        sqlx::query_as::<_, Campaign>(&format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("campaign"))
+    }
+
+    pub async fn campaign_progress(&self, id: Uuid) -> Result<CampaignProgress, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT channel, state, count(*) FROM deliveries WHERE campaign_id = $1
+             GROUP BY channel, state",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut progress = CampaignProgress::default();
+        for (channel, state, n) in rows {
+            progress.total += n;
+            *progress.by_state.entry(state.clone()).or_default() += n;
+            *progress
+                .by_channel
+                .entry(channel)
+                .or_default()
+                .entry(state)
+                .or_default() += n;
+        }
+        Ok(progress)
+    }
+
+    /// Claims up to `limit` due campaigns and, in the same statement, queues an evaluate
+    /// message for each in the outbox. `FOR UPDATE SKIP LOCKED` lets any number of scheduler
+    /// replicas run this at once: each due campaign is claimed by exactly one.
+    #[tracing::instrument(skip(self))]
+    pub async fn claim_due_campaigns(
+        &self,
+        limit: i64,
+        routing_key: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "WITH due AS (
+                 SELECT id FROM campaigns
+                 WHERE status = 'scheduled' AND start_at <= now()
+                 ORDER BY start_at
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED
+             ), claimed AS (
+                 UPDATE campaigns c SET status = 'evaluating', claimed_at = now()
+                 FROM due WHERE c.id = due.id
+                 RETURNING c.id
+             ), queued AS (
+                 INSERT INTO outbox (routing_key, payload)
+                 SELECT $2, jsonb_build_object('campaign_id', id) FROM claimed
+             )
+             SELECT id FROM claimed",
+        )
+        .bind(limit)
+        .bind(routing_key)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ids)
+    }
+}

@@ -1,0 +1,79 @@
+//! Postgres, the store of record: schema migrations and every query the fleet runs.
+//!
+//! Queries are plain `sqlx::query` with bound parameters (never string-built SQL) so the
+//! workspace builds without a database at compile time.
+
+mod audiences;
+mod campaigns;
+mod deliveries;
+mod error;
+mod outbox;
+mod people;
+mod templates;
+
+pub use audiences::Audience;
+pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
+pub use deliveries::{Expansion, Outcome, PublishBatch};
+pub use error::StoreError;
+pub use outbox::{OutboxBatch, OutboxMessage};
+pub use people::{NewPerson, Person};
+pub use templates::{NewTemplate, StoredTemplate};
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// The migrations compiled into every binary; applied only by the explicit `migrate` step.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A handle on the store: a connection pool plus the queries, grouped by table in the
+/// modules of this crate.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations. Run once per release (`api migrate`), not by every replica.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Readiness probe: a round trip to the server.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A `/readyz` check for this store.
+    pub fn readiness_check(
+        &self,
+    ) -> impl Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static
+    {
+        let store = self.clone();
+        move || {
+            let store = store.clone();
+            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+        }
+    }
+}

@@ -1,0 +1,339 @@
+use crate::{eventually, TestEnv};
+use pushfleet_api::ApiConfig;
+use pushfleet_config::Secret;
+use pushfleet_domain::{Channel, PhoneNumber};
+use pushfleet_email_sender::EmailConfig;
+use pushfleet_evaluator::EvaluatorConfig;
+use pushfleet_loadtest::simulator::{self, SimConfig, SimHandle};
+use pushfleet_ratelimit::Quota;
+use pushfleet_scheduler::SchedulerConfig;
+use pushfleet_sender::{RetryPolicy, SenderConfig};
+use pushfleet_sms_sender::SmsConfig;
+use pushfleet_teams_sender::TeamsConfig;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The six services of the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Api,
+    Scheduler,
+    Evaluator,
+    EmailSender,
+    TeamsSender,
+    SmsSender,
+}
+
+impl Service {
+    pub const ALL: [Service; 6] = [
+        Service::Api,
+        Service::Scheduler,
+        Service::Evaluator,
+        Service::EmailSender,
+        Service::TeamsSender,
+        Service::SmsSender,
+    ];
+
+    pub fn sender(channel: Channel) -> Service {
+        match channel {
+            Channel::Email => Service::EmailSender,
+            Channel::Teams => Service::TeamsSender,
+            Channel::Sms => Service::SmsSender,
+        }
+    }
+}
+
+struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The whole fleet in one test process, on this test's private environment, with the
+/// provider simulator in front of it.
+pub struct TestApp {
+    pub env: TestEnv,
+    pub sim: SimHandle,
+    pub api_url: String,
+    pub http: reqwest::Client,
+    sim_shutdown: CancellationToken,
+    running: HashMap<Service, Running>,
+}
+
+impl TestApp {
+    /// Every service running.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&Service::ALL).await
+    }
+
+    /// Only the given services running (the API always is); start others with `start`.
+    pub async fn spawn_with(services: &[Service]) -> TestApp {
+        Self::spawn_with_sim(services, SimConfig::ephemeral()).await
+    }
+
+    pub async fn spawn_with_sim(services: &[Service], sim_config: SimConfig) -> TestApp {
+        let env = TestEnv::new().await;
+        let sim_shutdown = CancellationToken::new();
+        let sim = simulator::start(sim_config, sim_shutdown.clone())
+            .await
+            .expect("start the provider simulator");
+        let mut app = TestApp {
+            env,
+            sim,
+            api_url: String::new(),
+            http: reqwest::Client::new(),
+            sim_shutdown,
+            running: HashMap::new(),
+        };
+        app.start_api().await;
+        for s in services {
+            if *s != Service::Api {
+                app.start(*s).await;
+            }
+        }
+        app
+    }
+
+    async fn start_api(&mut self) {
+        let cfg = ApiConfig {
+            common: self.env.common(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_body_bytes: 1024 * 1024,
+        };
+        let shutdown = CancellationToken::new();
+        let running = pushfleet_api::serve(cfg, shutdown.clone())
+            .await
+            .expect("start the api");
+        self.api_url = format!("http://{}", running.addr);
+        let api_task = running.task;
+        let task = tokio::spawn(async move {
+            api_task.await?;
+            Ok(())
+        });
+        self.running
+            .insert(Service::Api, Running { shutdown, task });
+    }
+
+    /// Sender settings for tests: small batches, quick retries, no rate limit.
+    pub fn sender_config(&self, channel: Channel) -> SenderConfig {
+        SenderConfig {
+            common: self.env.common(),
+            prefetch: 50,
+            concurrency: 16,
+            quota: Quota::new(0.0, 1),
+            rate_limit_key: format!("{channel}:test"),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_backoff: Duration::from_millis(500),
+            },
+            outcome_batch: 100,
+            outcome_flush: Duration::from_millis(10),
+        }
+    }
+
+    pub fn email_config(&self) -> EmailConfig {
+        EmailConfig {
+            sender: self.sender_config(Channel::Email),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: self.sim.smtp_addr.port(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_pool_size: 4,
+            from: "Pushfleet <noreply@pushfleet.test>".into(),
+        }
+    }
+
+    pub fn teams_config(&self) -> TeamsConfig {
+        TeamsConfig {
+            sender: self.sender_config(Channel::Teams),
+            app_id: "test-app".into(),
+            app_password: Secret::new("test-secret".into()),
+            token_url: format!("{}/botframework.com/oauth2/v2.0/token", self.sim.base_url()),
+            scope: "https://api.botframework.com/.default".into(),
+        }
+    }
+
+    pub fn sms_config(&self) -> SmsConfig {
+        SmsConfig {
+            sender: self.sender_config(Channel::Sms),
+            api_base: self.sim.base_url(),
+            account_sid: "ACsim".into(),
+            auth_token: Secret::new("sim-token".into()),
+            from: PhoneNumber::parse("+15005550006").ok(),
+            messaging_service_sid: None,
+            status_callback: None,
+        }
+    }
+
+    /// Starts one service (not the API) in this process.
+    pub async fn start(&mut self, service: Service) {
+        assert!(
+            !self.running.contains_key(&service),
+            "{service:?} already runs"
+        );
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let common = self.env.common();
+        let task = match service {
+            Service::Api => panic!("the api starts with the app"),
+            Service::Scheduler => {
+                let cfg = SchedulerConfig {
+                    common,
+                    tick: Duration::from_millis(50),
+                    batch: 100,
+                };
+                tokio::spawn(pushfleet_scheduler::run(cfg, token))
+            }
+            Service::Evaluator => {
+                let cfg = EvaluatorConfig {
+                    common,
+                    concurrency: 2,
+                    publish_batch: 500,
+                    confirm_window: 128,
+                };
+                tokio::spawn(pushfleet_evaluator::run(cfg, token))
+            }
+            Service::EmailSender => {
+                tokio::spawn(pushfleet_email_sender::run(self.email_config(), token))
+            }
+            Service::TeamsSender => {
+                tokio::spawn(pushfleet_teams_sender::run(self.teams_config(), token))
+            }
+            Service::SmsSender => tokio::spawn(pushfleet_sms_sender::run(self.sms_config(), token)),
+        };
+        self.running.insert(service, Running { shutdown, task });
+    }
+
+    /// Stops one service the way SIGTERM does, and waits until it has finished.
+    pub async fn stop(&mut self, service: Service) {
+        if let Some(r) = self.running.remove(&service) {
+            r.shutdown.cancel();
+            match r.task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("{service:?} stopped with an error: {e:#}"),
+                Err(e) => panic!("{service:?} panicked: {e}"),
+            }
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.api_url))
+            .json(body)
+            .send()
+            .await
+            .expect("POST to the api");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.api_url))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("POST to the api");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.api_url))
+            .send()
+            .await
+            .expect("GET from the api");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `n` people reachable on every channel: person{i}@example.org, +1555{i:07}, and a
+    /// Teams conversation on the simulator.
+    pub fn demo_people(&self, n: usize) -> Value {
+        let people: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({
+                    "email": format!("person{i}@example.org"),
+                    "first_name": format!("First{i}"),
+                    "last_name": format!("Last{i}"),
+                    "phone": format!("+1555{i:07}"),
+                    "teams": {
+                        "service_url": format!("{}/", self.sim.base_url()),
+                        "conversation_id": format!("a:conv-{i}"),
+                    },
+                })
+            })
+            .collect();
+        json!({ "people": people })
+    }
+
+    /// People, an audience of them, a personalised template and a campaign starting now,
+    /// all through the API. Returns the campaign id.
+    pub async fn create_campaign(&self, n: usize, channels: &[Channel]) -> Uuid {
+        let (status, created) = self.post("/v1/people", &self.demo_people(n)).await;
+        assert_eq!(status, 201, "create people: {created}");
+        let (status, audience) = self
+            .post(
+                "/v1/audiences",
+                &json!({"name": "everyone", "person_ids": created["ids"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "create audience: {audience}");
+        let (status, template) = self
+            .post(
+                "/v1/templates",
+                &json!({
+                    "name": "welcome",
+                    "subject": "Welcome, {{first_name}}",
+                    "body": "Hello {{first_name}} {{last_name}}, welcome aboard.",
+                    "html": "<p>Hello <b>{{full_name}}</b></p>",
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "create template: {template}");
+        let channels: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+        let (status, campaign) = self
+            .post(
+                "/v1/campaigns",
+                &json!({
+                    "name": "welcome campaign",
+                    "audience_id": audience["id"],
+                    "template_id": template["id"],
+                    "channels": channels,
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "create campaign: {campaign}");
+        campaign["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("campaign id")
+    }
+
+    /// Waits until the campaign reports `completed`, and returns its view.
+    pub async fn wait_for_completion(&self, campaign: Uuid, timeout: Duration) -> Value {
+        eventually("campaign completion", timeout, || async {
+            let (status, view) = self.get(&format!("/v1/campaigns/{campaign}")).await;
+            (status == 200 && view["status"] == "completed").then_some(view)
+        })
+        .await
+    }
+
+    /// Stops everything, the simulator last.
+    pub async fn shutdown(mut self) {
+        let services: Vec<Service> = self.running.keys().copied().collect();
+        for s in services {
+            self.stop(s).await;
+        }
+        self.sim_shutdown.cancel();
+    }
+}

@@ -1,4 +1,5 @@
 //! Load-testing tools for pushfleet. `simulator` speaks the providers' protocols on loopback and
 //! records every message it accepts, so tests and demos can assert exactly what arrived.
 
+pub mod demo;
 pub mod simulator;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# infra/demo.sh — quick start: install and start the servers, build the fleet, apply the
+# schema, start the simulator and the six services, and run a demo campaign over e-mail,
+# Teams and SMS to completion. The last line printed is `delivered N/N`.
+# The fleet keeps running afterwards (API on http://127.0.0.1:8080); stop it with
+# infra/stop.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+./infra/up.sh
+# shellcheck disable=SC1091
+source .pushfleet/env
+echo "==> building the fleet"
+cargo build --workspace --bins --quiet
+echo "==> applying migrations"
+RUST_LOG=warn ./target/debug/pushfleet-api migrate
+echo "==> starting the simulator and the six services"
+./infra/fleet.sh restart
+echo "==> running the demo campaign"
+./target/debug/pushfleet-demo

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# infra/test.sh — run every test against real servers: installs and starts PostgreSQL,
+# RabbitMQ and Redis on loopback (infra/up.sh), then runs the workspace's tests. Each test
+# makes its own database, queue namespace and Redis prefix, so they run in parallel.
+# Extra arguments go to `cargo test` (e.g. `infra/test.sh -p pushfleet-api`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Test data is throwaway: trade durability for speed on this server.
+PF_PG_FAST=1 ./infra/up.sh
+# shellcheck disable=SC1091
+source .pushfleet/env
+# Test databases from earlier runs.
+psql "$DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'pf\_test\_%'" \
+    | while read -r db; do psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null || true; done
+cargo test --workspace "$@"

@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One image for the whole fleet: the six services plus provider-sim (staging / load tests only).
 # There is no ENTRYPOINT: each Kubernetes manifest picks its binary with `command:`, e.g.
 #   command: ["pushfleet-api", "migrate"]      (pre-deploy Job)
@@ -15,12 +13,9 @@ WORKDIR /src
 # files besides the binaries.
 COPY . .
 
-# Cache mounts keep the registry and incremental artefacts between builds; the binaries are
-# copied out of the cached target dir in the same step so they land in the image layer.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/usr/local/cargo/git \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
+# Plain RUN (no BuildKit cache mounts) so the file also builds with the legacy builder;
+# with BuildKit, `--mount=type=cache` on the registry is an easy speed-up.
+RUN cargo build --release --locked \
         -p pushfleet-api \
         -p pushfleet-scheduler \
         -p pushfleet-evaluator \

@@ -10,6 +10,7 @@ mod jobs;
 mod phone_number;
 mod recipient;
 mod template;
+pub mod twilio_signature;
 
 pub use channel::{Channel, UnknownChannel};
 pub use delivery_state::DeliveryState;

@@ -13,4 +13,9 @@ source .pushfleet/env
 # Test databases from earlier runs.
 psql "$DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'pf\_test\_%'" \
     | while read -r db; do psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null || true; done
-cargo test --workspace "$@"
+log="$PUSHFLEET_HOME/logs/test-run.log"
+mkdir -p "$(dirname "$log")"
+cargo test --workspace "$@" 2>&1 | tee "$log"
+# One closing line for the whole run: cargo prints one "test result" per test binary, and the
+# last of them is often a crate's empty doc-test run.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

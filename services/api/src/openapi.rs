@@ -1,5 +1,5 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
-use crate::routes::{audiences, campaigns, people, templates};
+use crate::routes::{audiences, campaigns, dead_letters, people, templates};
 use utoipa::OpenApi;
 
 /// The OpenAPI document served at `/openapi.json`.

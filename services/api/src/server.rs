@@ -1,4 +1,4 @@
-use crate::routes::{audiences, campaigns, people, templates, AppState};
+use crate::routes::{audiences, campaigns, dead_letters, people, templates, AppState};
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +24,11 @@ pub fn router(store: Store, max_body_bytes: usize) -> Router {
         .route("/v1/templates/{id}", get(templates::get_template))
         .route("/v1/campaigns", post(campaigns::create_campaign))
         .route("/v1/campaigns/{id}", get(campaigns::get_campaign))
+        .route("/v1/dead-letters", get(dead_letters::list_dead_letters))
+        .route(
+            "/v1/dead-letters/replay",
+            post(dead_letters::replay_dead_letters),
+        )
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {

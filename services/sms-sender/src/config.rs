@@ -27,8 +27,21 @@ impl SmsConfig {
         })?;
         let service = env_string("TWILIO_MESSAGING_SERVICE_SID", "");
         let callback = env_string("TWILIO_STATUS_CALLBACK", "");
+        let mut sender = SenderConfig::from_env(Channel::Sms, 9105)?;
+        // Twilio's limit belongs to the sending number (or messaging service): replicas that
+        // send from the same one share its quota unless RATE_LIMIT_KEY says otherwise.
+        if std::env::var("RATE_LIMIT_KEY").is_err() {
+            sender.rate_limit_key = format!(
+                "sms:{}",
+                if service.is_empty() {
+                    from.as_str()
+                } else {
+                    service.as_str()
+                }
+            );
+        }
         Ok(Self {
-            sender: SenderConfig::from_env(Channel::Sms, 9105)?,
+            sender,
             api_base: env_string("TWILIO_API_BASE", "http://127.0.0.1:18080"),
             account_sid: env_string("TWILIO_ACCOUNT_SID", "ACsim"),
             auth_token: Secret::new(env_string("TWILIO_AUTH_TOKEN", "sim-token")),

@@ -1,6 +1,6 @@
 use crate::SmsConfig;
 use pushfleet_config::Secret;
-use pushfleet_domain::{Channel, PhoneNumber, RenderedMessage, SendJob};
+use pushfleet_domain::{sms_segments, Channel, PhoneNumber, RenderedMessage, SendJob};
 use pushfleet_sender::http_errors::{classify_status, classify_transport, http_client};
 use pushfleet_sender::{Provider, ProviderError, Receipt};
 use reqwest::StatusCode;
@@ -48,6 +48,11 @@ impl TwilioProvider {
 
 impl Provider for TwilioProvider {
     const CHANNEL: Channel = Channel::Sms;
+
+    /// Twilio meters a sender by segments, not messages.
+    fn cost(&self, message: &RenderedMessage) -> u32 {
+        sms_segments(&message.text)
+    }
 
     async fn send(
         &self,

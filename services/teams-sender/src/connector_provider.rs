@@ -1,5 +1,6 @@
 use crate::{BotTokenSource, TeamsConfig};
 use pushfleet_domain::{Channel, RenderedMessage, SendJob};
+use pushfleet_ratelimit::Quota;
 use pushfleet_sender::http_errors::{classify_status, classify_transport, http_client};
 use pushfleet_sender::{Provider, ProviderError, Receipt};
 use reqwest::StatusCode;
@@ -34,6 +35,16 @@ impl ConnectorProvider {
 
 impl Provider for ConnectorProvider {
     const CHANNEL: Channel = Channel::Teams;
+
+    /// The Bot Framework allows a bot 7 messages per second in one conversation, 60 per 30 s
+    /// and 1,800 per hour: a burst of 7 refilled at just under 0.5/s keeps all of them.
+    fn recipient_limit(&self, job: &SendJob) -> Option<(String, Quota)> {
+        let conversation = job.recipient.teams.as_ref()?;
+        Some((
+            format!("teams:conv:{}", conversation.conversation_id),
+            Quota::new(0.498, 7)?,
+        ))
+    }
 
     async fn send(
         &self,

@@ -9,6 +9,7 @@ mod email_address;
 mod jobs;
 mod phone_number;
 mod recipient;
+mod sms_segment_count;
 mod template;
 pub mod twilio_signature;
 
@@ -18,4 +19,5 @@ pub use email_address::{EmailAddress, InvalidEmail};
 pub use jobs::{EvaluateJob, SendJob};
 pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
 pub use recipient::{Recipient, TeamsConversationRef};
+pub use sms_segment_count::sms_segments;
 pub use template::{Placeholder, RenderedMessage, Template, TemplateError};

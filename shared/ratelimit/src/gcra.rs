@@ -12,14 +12,23 @@ pub struct Quota {
 impl Quota {
     /// `None` when the rate is zero or negative: no limit.
     pub fn new(per_second: f64, burst: u32) -> Option<Self> {
-        (per_second > 0.0).then_some(Self {
+        (per_second > 0.0 && per_second.is_finite()).then_some(Self {
             per_second,
             burst: burst.max(1),
         })
     }
 
-    fn interval_us(&self) -> f64 {
-        1_000_000.0 / self.per_second
+    /// Time between two slots.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.per_second)
+    }
+
+    /// The same quota scaled, e.g. to a replica's share.
+    pub fn scaled(&self, factor: f64) -> Option<Self> {
+        Quota::new(
+            self.per_second * factor,
+            ((self.burst as f64) * factor).floor() as u32,
+        )
     }
 }
 
@@ -29,11 +38,23 @@ pub enum RateLimitError {
     Redis(#[from] redis::RedisError),
 }
 
-/// GCRA with reservations: each call books the next free slot in Redis (one round trip,
-/// atomic in Lua, using Redis's clock so replicas' clocks do not matter) and returns how long
-/// to wait for it. Booked slots are never handed out twice, so the fleet-wide rate holds
-/// however many replicas call at once.
+/// The answer to a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// `n` slots booked; the first may be used after `first_in`, the next ones one interval
+    /// apart.
+    Granted { first_in: Duration },
+    /// The key is paused (a provider said 429) for this long more; nothing was booked.
+    Paused { remaining: Duration },
+}
+
+/// GCRA with reservations, atomic in Lua and on Redis's clock (replicas' clocks do not
+/// matter). Slot k (1-based) of a reservation conforms at max(tat, now) + k*interval -
+/// tolerance; booked slots are never handed out twice, so however many replicas call at
+/// once, the slots they use conform to one GCRA schedule.
 const RESERVE: &str = r#"
+local pause = redis.call('PTTL', KEYS[2])
+if pause > 0 then return {0, pause} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -41,60 +62,109 @@ local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
+local first = tat + interval - tolerance - now
+if first < 0 then first = 0 end
 local new_tat = tat + interval * n
-local wait = new_tat - tolerance - now
-if wait < 0 then wait = 0 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return math.floor(wait)
+return {math.floor(first), 0}
+"#;
+
+/// Extends a pause, never shortens it.
+const PAUSE: &str = r#"
+local cur = redis.call('PTTL', KEYS[1])
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
 "#;
 
 #[derive(Clone)]
 pub struct RateLimiter {
     conn: ConnectionManager,
     namespace: String,
-    script: Script,
+    reserve_script: Script,
+    pause_script: Script,
 }
 
 impl RateLimiter {
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, RateLimitError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(Self {
             conn,
             namespace: namespace.to_owned(),
-            script: Script::new(RESERVE),
+            reserve_script: Script::new(RESERVE),
+            pause_script: Script::new(PAUSE),
         })
     }
 
-    /// Reserves `n` slots under `key` and returns the wait before they may be used.
+    fn keys(&self, key: &str) -> (String, String) {
+        (
+            format!("{}:rl:{key}", self.namespace),
+            format!("{}:pause:{key}", self.namespace),
+        )
+    }
+
+    /// Books `n` consecutive slots under `key`, unless the key is paused.
     pub async fn reserve(
         &self,
         key: &str,
         quota: Quota,
         n: u32,
-    ) -> Result<Duration, RateLimitError> {
-        let interval = quota.interval_us();
-        // Up to `burst` slots may be taken at once: the burst tolerance of GCRA.
-        let tolerance = interval * f64::from(quota.burst.saturating_sub(1));
+    ) -> Result<Reservation, RateLimitError> {
+        let interval_us = 1_000_000.0 / quota.per_second;
+        // Up to `burst` slots may conform at once: GCRA's burst tolerance.
+        let tolerance_us = interval_us * f64::from(quota.burst.saturating_sub(1));
+        let (rl_key, pause_key) = self.keys(key);
         let mut conn = self.conn.clone();
-        let wait_us: i64 = self
-            .script
-            .key(format!("{}:rl:{key}", self.namespace))
-            .arg(interval)
-            .arg(tolerance)
+        let (first_us, paused_ms): (i64, i64) = self
+            .reserve_script
+            .key(rl_key)
+            .key(pause_key)
+            .arg(interval_us)
+            .arg(tolerance_us)
             .arg(n.max(1))
             .invoke_async(&mut conn)
             .await?;
-        Ok(Duration::from_micros(wait_us.max(0) as u64))
+        Ok(if paused_ms > 0 {
+            Reservation::Paused {
+                remaining: Duration::from_millis(paused_ms as u64),
+            }
+        } else {
+            Reservation::Granted {
+                first_in: Duration::from_micros(first_us.max(0) as u64),
+            }
+        })
     }
 
-    /// Reserves one slot and sleeps until it comes.
-    pub async fn acquire(&self, key: &str, quota: Quota) -> Result<(), RateLimitError> {
-        let wait = self.reserve(key, quota, 1).await?;
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+    /// Pauses `key` fleet-wide for at least `duration` (a 429's Retry-After).
+    pub async fn pause(&self, key: &str, duration: Duration) -> Result<(), RateLimitError> {
+        let (_, pause_key) = self.keys(key);
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .pause_script
+            .key(pause_key)
+            .arg(duration.as_millis().max(1) as u64)
+            .invoke_async(&mut conn)
+            .await?;
         Ok(())
+    }
+
+    /// Books one slot and sleeps until it comes (or the pause ends and it can book one).
+    pub async fn acquire(&self, key: &str, quota: Quota) -> Result<(), RateLimitError> {
+        loop {
+            match self.reserve(key, quota, 1).await? {
+                Reservation::Granted { first_in } => {
+                    if !first_in.is_zero() {
+                        tokio::time::sleep(first_in).await;
+                    }
+                    return Ok(());
+                }
+                Reservation::Paused { remaining } => tokio::time::sleep(remaining).await,
+            }
+        }
     }
 
     pub async fn ping(&self) -> Result<(), RateLimitError> {
@@ -102,9 +172,7 @@ impl RateLimiter {
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
-}
 
-impl RateLimiter {
     /// A `/readyz` check for Redis.
     pub fn readiness_check(
         &self,

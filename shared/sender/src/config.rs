@@ -17,6 +17,9 @@ pub struct SenderConfig {
     pub quota: Option<Quota>,
     /// `RATE_LIMIT_KEY`: the account the quota belongs to (replicas sharing it share the quota).
     pub rate_limit_key: String,
+    /// `RATE_LIMIT_FALLBACK_SHARE`: the part of the quota one replica uses alone while Redis
+    /// is unreachable (0.25 keeps up to four replicas within the quota).
+    pub fallback_share: f64,
     pub retry: RetryPolicy,
     /// `OUTCOME_BATCH` / `OUTCOME_FLUSH_MS`: outcomes are written in batches of this size,
     /// or after this long, whichever comes first.
@@ -43,6 +46,7 @@ impl SenderConfig {
                 "RATE_LIMIT_KEY",
                 &format!("{channel}:default"),
             ),
+            fallback_share: env_or("RATE_LIMIT_FALLBACK_SHARE", 0.25)?,
             retry: RetryPolicy {
                 max_attempts: env_or("SENDER_MAX_ATTEMPTS", 5)?,
                 base_backoff: env_duration_ms("RETRY_BASE_MS", Duration::from_secs(1))?,

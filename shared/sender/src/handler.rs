@@ -1,3 +1,4 @@
+use crate::in_flight::InFlight;
 use crate::outcome_recorder::OutcomeRecorder;
 use crate::template_cache::{TemplateCache, TemplateLoadError};
 use crate::{Provider, ProviderError, SenderConfig};
@@ -6,7 +7,7 @@ use pushfleet_queue::{
     BasicAckOptions, BasicNackOptions, BasicRejectOptions, Delivery, OutgoingMessage, Publisher,
     Topology, REASON_HEADER,
 };
-use pushfleet_ratelimit::RateLimiter;
+use pushfleet_ratelimit::{FleetLimiter, RateLimiter};
 use pushfleet_store::{Outcome, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,11 +20,15 @@ const PROVIDER_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct Shared<P> {
     pub(crate) provider: P,
     pub(crate) store: Store,
+    /// The account quota, shared fleet-wide; `None` when unlimited.
+    pub(crate) account_limit: Option<FleetLimiter>,
+    /// For per-recipient limits, one reservation per message.
     pub(crate) limiter: RateLimiter,
     pub(crate) templates: TemplateCache,
     pub(crate) recorder: OutcomeRecorder,
     pub(crate) cfg: SenderConfig,
     pub(crate) topology: Topology,
+    pub(crate) in_flight: InFlight,
 }
 
 /// Handles the jobs of one broker connection.
@@ -63,8 +68,11 @@ impl<P: Provider> Worker<P> {
             redelivered = delivery.redelivered,
         );
         async move {
+            // Held until the outcome is recorded (or the job requeued), so that a second copy
+            // in this replica waits and then finds the outcome.
+            let (_in_flight, other_copy) = self.shared.in_flight.enter(job.delivery_id).await;
             let disposition = if job.channel == P::CHANNEL {
-                self.process(&job, delivery.redelivered).await
+                self.process(&job, delivery.redelivered || other_copy).await
             } else {
                 Disposition::Record(Outcome {
                     delivery_id: job.delivery_id,
@@ -127,13 +135,14 @@ impl<P: Provider> Worker<P> {
         };
         let message = template.render(&job.recipient);
 
-        if let Some(quota) = shared.cfg.quota {
-            if let Err(e) = shared
-                .limiter
-                .acquire(&shared.cfg.rate_limit_key, quota)
-                .await
-            {
-                return Disposition::Requeue(format!("rate limiter unavailable: {e}"));
+        if let Some(limit) = &shared.account_limit {
+            limit.acquire(shared.provider.cost(&message)).await;
+        }
+        if let Some((key, quota)) = shared.provider.recipient_limit(job) {
+            // Without Redis the account fallback already holds this replica back; a
+            // per-recipient limit is then best effort.
+            if let Err(e) = shared.limiter.acquire(&key, quota).await {
+                tracing::warn!(error = %e, "recipient rate limit unavailable");
             }
         }
 
@@ -167,7 +176,13 @@ impl<P: Provider> Worker<P> {
             Err(ProviderError::Transient {
                 reason,
                 retry_after,
-            }) => self.retry_or_dead_letter(job, reason, retry_after).await,
+            }) => {
+                // A 429 (or any answer with Retry-After) pauses the whole account, fleet-wide.
+                if let (Some(wait), Some(limit)) = (retry_after, &shared.account_limit) {
+                    limit.pause(wait).await;
+                }
+                self.retry_or_dead_letter(job, reason, retry_after).await
+            }
         }
     }
 

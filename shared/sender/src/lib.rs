@@ -9,6 +9,7 @@
 mod config;
 mod handler;
 pub mod http_errors;
+mod in_flight;
 mod outcome_recorder;
 mod provider;
 mod retry_policy;

@@ -1,4 +1,5 @@
 use pushfleet_domain::{Channel, RenderedMessage, SendJob};
+use pushfleet_ratelimit::Quota;
 use std::future::Future;
 use std::time::Duration;
 
@@ -47,4 +48,15 @@ pub trait Provider: Send + Sync + 'static {
         job: &SendJob,
         message: &RenderedMessage,
     ) -> impl Future<Output = Result<Receipt, ProviderError>> + Send;
+
+    /// How many slots of the account quota this message uses (SMS: its segments).
+    fn cost(&self, _message: &RenderedMessage) -> u32 {
+        1
+    }
+
+    /// A second, narrower limit for this message's destination (Teams: per conversation),
+    /// as a Redis key and its quota.
+    fn recipient_limit(&self, _job: &SendJob) -> Option<(String, Quota)> {
+        None
+    }
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use pushfleet_queue::{
     connected_check, consume_until_shutdown, consumer_tag, ConsumeSettings, Topology,
 };
-use pushfleet_ratelimit::RateLimiter;
+use pushfleet_ratelimit::{FleetLimiter, RateLimiter};
 use pushfleet_store::Store;
 use pushfleet_telemetry::{serve_admin, Readiness};
 use std::sync::atomic::AtomicBool;
@@ -41,14 +41,24 @@ pub async fn run_sender<P: Provider>(
 
     let (recorder, recorder_task) =
         OutcomeRecorder::spawn(store.clone(), cfg.outcome_batch, cfg.outcome_flush);
+    let account_limit = cfg.quota.map(|quota| {
+        FleetLimiter::new(
+            limiter.clone(),
+            cfg.rate_limit_key.clone(),
+            quota,
+            cfg.fallback_share,
+        )
+    });
     let shared = Arc::new(Shared {
         provider,
         store,
+        account_limit,
         limiter,
         templates: TemplateCache::default(),
         recorder,
         cfg: cfg.clone(),
         topology: topology.clone(),
+        in_flight: Default::default(),
     });
 
     let settings = ConsumeSettings {

@@ -5,6 +5,7 @@
 
 mod audiences;
 mod campaigns;
+mod dead_letters;
 mod deliveries;
 mod error;
 mod outbox;
@@ -13,6 +14,7 @@ mod templates;
 
 pub use audiences::Audience;
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
+pub use dead_letters::{DeadDelivery, ReplaySelection};
 pub use deliveries::{Expansion, Outcome, PublishBatch};
 pub use error::StoreError;
 pub use outbox::{OutboxBatch, OutboxMessage};

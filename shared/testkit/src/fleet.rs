@@ -61,7 +61,8 @@ pub struct TestApp {
     pub api_url: String,
     pub http: reqwest::Client,
     sim_shutdown: CancellationToken,
-    running: HashMap<Service, Running>,
+    /// Running services by (service, replica index).
+    running: HashMap<(Service, usize), Running>,
 }
 
 impl TestApp {
@@ -115,7 +116,7 @@ impl TestApp {
             Ok(())
         });
         self.running
-            .insert(Service::Api, Running { shutdown, task });
+            .insert((Service::Api, 0), Running { shutdown, task });
     }
 
     /// Sender settings for tests: small batches, quick retries, no rate limit.
@@ -126,6 +127,7 @@ impl TestApp {
             concurrency: 16,
             quota: Quota::new(0.0, 1),
             rate_limit_key: format!("{channel}:test"),
+            fallback_share: 0.25,
             retry: RetryPolicy {
                 max_attempts: 3,
                 base_backoff: Duration::from_millis(500),
@@ -205,12 +207,17 @@ impl TestApp {
             }
             Service::SmsSender => tokio::spawn(pushfleet_sms_sender::run(self.sms_config(), token)),
         };
-        self.running.insert(service, Running { shutdown, task });
+        self.running
+            .insert((service, index), Running { shutdown, task });
     }
 
     /// Stops one service the way SIGTERM does, and waits until it has finished.
     pub async fn stop(&mut self, service: Service) {
-        if let Some(r) = self.running.remove(&service) {
+        self.stop_replica(service, 0).await
+    }
+
+    pub async fn stop_replica(&mut self, service: Service, index: usize) {
+        if let Some(r) = self.running.remove(&(service, index)) {
             r.shutdown.cancel();
             match r.task.await {
                 Ok(Ok(())) => {}
@@ -330,9 +337,9 @@ impl TestApp {
 
     /// Stops everything, the simulator last.
     pub async fn shutdown(mut self) {
-        let services: Vec<Service> = self.running.keys().copied().collect();
-        for s in services {
-            self.stop(s).await;
+        let services: Vec<(Service, usize)> = self.running.keys().copied().collect();
+        for (s, i) in services {
+            self.stop_replica(s, i).await;
         }
         self.sim_shutdown.cancel();
     }

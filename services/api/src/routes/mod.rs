@@ -1,5 +1,6 @@
 pub mod audiences;
 pub mod campaigns;
+pub mod dead_letters;
 pub mod people;
 pub mod templates;
 

@@ -174,10 +174,10 @@ struct State {
 }
 
 /// Thread-safe log of accepted messages. Waiters are woken through a `watch` channel carrying
-/// the unique count, so tests never poll.
+/// the stats, so tests never poll.
 pub struct Recorder {
     state: Mutex<State>,
-    unique: watch::Sender<usize>,
+    watched: watch::Sender<SimStats>,
 }
 
 impl Default for Recorder {
@@ -190,7 +190,7 @@ impl Recorder {
     pub fn new() -> Self {
         Self {
             state: Mutex::new(State::default()),
-            unique: watch::Sender::new(0),
+            watched: watch::Sender::new(SimStats::default()),
         }
     }
 
@@ -224,7 +224,7 @@ impl Recorder {
             });
         }
         // Sent under the lock so waiters see counts in the order they were reached.
-        self.unique.send_replace(state.stats.total.unique);
+        self.watched.send_replace(state.stats);
         duplicate
     }
 
@@ -237,6 +237,7 @@ impl Recorder {
             Channel::Teams => rejected.teams.count(kind),
             Channel::Sms => rejected.sms.count(kind),
         }
+        self.watched.send_replace(state.stats);
     }
 
     /// Counts one status callback made, answered with a 2xx or not.
@@ -247,6 +248,7 @@ impl Recorder {
         } else {
             state.stats.callbacks.failed += 1;
         }
+        self.watched.send_replace(state.stats);
     }
 
     /// Every accepted message, duplicates included (flagged), in arrival order.
@@ -276,14 +278,24 @@ impl Recorder {
     pub fn reset(&self) {
         let mut state = self.lock();
         *state = State::default();
-        self.unique.send_replace(0);
+        self.watched.send_replace(SimStats::default());
     }
 
     /// Waits until at least `n` unique messages have been recorded; false on timeout.
     pub async fn wait_for_unique(&self, n: usize, timeout: Duration) -> bool {
-        let mut rx = self.unique.subscribe();
+        self.wait_for(|stats| stats.total.unique >= n, timeout)
+            .await
+    }
+
+    /// Waits until the stats (accepted, refused, callbacks) satisfy `done`; false on timeout.
+    pub async fn wait_for(
+        &self,
+        mut done: impl FnMut(&SimStats) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        let mut rx = self.watched.subscribe();
         // `wait_for` only errs when the sender is dropped, and `self` owns it.
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|stats| done(stats))).await;
         matches!(waited, Ok(Ok(_)))
     }
 
@@ -356,6 +368,16 @@ mod tests {
             tokio::spawn(async move { rec.wait_for_unique(2, Duration::from_secs(10)).await })
         };
         rec.record(Channel::Teams, None, vec![msg("a:1"), msg("a:2")]);
+        assert!(matches!(waiter.await, Ok(true)));
+
+        let waiter = {
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                rec.wait_for(|s| s.callbacks.failed == 1, Duration::from_secs(10))
+                    .await
+            })
+        };
+        rec.count_callback(false);
         assert!(matches!(waiter.await, Ok(true)));
     }
 }

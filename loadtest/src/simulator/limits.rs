@@ -204,40 +204,93 @@ pub(crate) struct Refusal {
     pub retry_after: Duration,
 }
 
+/// A running sum over one window length, so checking a key costs amortised O(1) per call
+/// rather than a walk over every timestamp in the window (load tests send thousands a second).
+struct WindowSum {
+    /// Absolute index (see `KeyState::first`) of the oldest entry still inside the window.
+    start: u64,
+    used: u64,
+    max_observed: u64,
+}
+
 #[derive(Default)]
 struct KeyState {
     /// Accepted (time, units), oldest first, no older than the longest window.
     recent: VecDeque<(Instant, u32)>,
+    /// Absolute index of `recent[0]`: entries are numbered from 0 as they are accepted.
+    first: u64,
     accepted: u64,
     violations: u64,
-    /// Busiest window seen, by window length in ms.
-    max_observed: BTreeMap<u64, u64>,
+    /// By window length in ms.
+    sums: BTreeMap<u64, WindowSum>,
 }
 
 impl KeyState {
+    /// Forgets entries older than `keep`, taking them out of every sum still counting them.
     fn prune(&mut self, now: Instant, keep: Duration) {
-        while let Some(&(at, _)) = self.recent.front() {
+        while let Some(&(at, units)) = self.recent.front() {
             if now.saturating_duration_since(at) < keep {
                 break;
             }
+            for sum in self.sums.values_mut() {
+                if sum.start <= self.first {
+                    sum.used -= u64::from(units);
+                    sum.start = self.first + 1;
+                }
+            }
             self.recent.pop_front();
+            self.first += 1;
         }
     }
 
-    /// Units accepted in the `length` up to `now`.
-    fn used(&self, now: Instant, length: Duration) -> u64 {
-        self.recent
-            .iter()
-            .rev()
-            .take_while(|(at, _)| now.saturating_duration_since(*at) < length)
-            .map(|&(_, units)| u64::from(units))
-            .sum()
+    /// Units accepted in the `window_ms` up to `now`.
+    fn used(&mut self, now: Instant, window_ms: u64) -> u64 {
+        let length = Duration::from_millis(window_ms);
+        let recent = &self.recent;
+        let first = self.first;
+        let sum = self.sums.entry(window_ms).or_insert_with(|| WindowSum {
+            // A window configured later starts out counting everything still kept.
+            start: first,
+            used: recent.iter().map(|&(_, units)| u64::from(units)).sum(),
+            max_observed: 0,
+        });
+        while let Some(&(at, units)) = usize::try_from(sum.start - first)
+            .ok()
+            .and_then(|i| recent.get(i))
+        {
+            if now.saturating_duration_since(at) < length {
+                break;
+            }
+            sum.used -= u64::from(units);
+            sum.start += 1;
+        }
+        sum.used
     }
 
-    /// How long until `weight` more units fit into `window`.
-    fn wait(&self, now: Instant, window: &Window, weight: u32) -> Duration {
+    fn push(&mut self, now: Instant, units: u32) {
+        self.recent.push_back((now, units));
+        self.accepted += u64::from(units);
+        for sum in self.sums.values_mut() {
+            sum.used += u64::from(units);
+        }
+    }
+
+    fn note_busiest(&mut self, now: Instant, window_ms: u64) {
+        let used = self.used(now, window_ms);
+        if let Some(sum) = self.sums.get_mut(&window_ms) {
+            sum.max_observed = sum.max_observed.max(used);
+        }
+    }
+
+    fn max_observed(&self, window_ms: u64) -> u64 {
+        self.sums.get(&window_ms).map_or(0, |s| s.max_observed)
+    }
+
+    /// How long until `weight` more units fit into `window`. Only on refusals, so a walk is
+    /// fine: an enforced window holds at most `max` entries.
+    fn wait(&mut self, now: Instant, window: &Window, weight: u32) -> Duration {
         let length = window.length();
-        let mut used = self.used(now, length);
+        let mut used = self.used(now, window.window_ms);
         let room = u64::from(window.max);
         for &(at, units) in &self.recent {
             let age = now.saturating_duration_since(at);
@@ -278,7 +331,7 @@ impl Limiter {
                 continue;
             }
             for window in windows {
-                let used = state.used(now, window.length());
+                let used = state.used(now, window.window_ms);
                 if used > 0 && used + u64::from(d.weight) > u64::from(window.max) {
                     state.violations += 1;
                     return Err(Refusal {
@@ -292,12 +345,9 @@ impl Limiter {
         for d in demands {
             let windows = limits.windows(d.scope, &d.key);
             let state = keys.entry((d.scope, d.key.clone())).or_default();
-            state.recent.push_back((now, d.weight));
-            state.accepted += u64::from(d.weight);
+            state.push(now, d.weight);
             for window in windows {
-                let used = state.used(now, window.length());
-                let seen = state.max_observed.entry(window.window_ms).or_default();
-                *seen = (*seen).max(used);
+                state.note_busiest(now, window.window_ms);
             }
         }
         Ok(())
@@ -316,7 +366,7 @@ impl Limiter {
                 .map(|w| WindowReport {
                     window_ms: w.window_ms,
                     max: w.max,
-                    max_observed: state.max_observed.get(&w.window_ms).copied().unwrap_or(0),
+                    max_observed: state.max_observed(w.window_ms),
                 })
                 .collect();
             report.scope_mut(*scope).insert(
@@ -410,6 +460,41 @@ mod tests {
         );
         let sender = report.key(LimitScope::SmsSender, "+1555");
         assert_eq!(sender.map(|k| (k.accepted, k.violations)), Some((3, 1)));
+    }
+
+    /// The running sums agree with counting the timestamps, across config changes too.
+    #[test]
+    fn running_sums_match_a_plain_count() {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let mut state = KeyState::default();
+        let mut all: Vec<(Instant, u32)> = Vec::new();
+        let t0 = Instant::now();
+        let mut now = t0;
+        for step in 0..2_000 {
+            now += Duration::from_millis(rng.random_range(0..40));
+            let units = rng.random_range(1..4);
+            // Window sets change midway, as a knob update would.
+            let windows: &[u64] = if step < 1_000 {
+                &[100, 1_000]
+            } else {
+                &[250, 1_000]
+            };
+            let longest = windows.iter().copied().max().unwrap_or(0);
+            state.prune(now, Duration::from_millis(longest));
+            state.push(now, units);
+            all.push((now, units));
+            for &w in windows {
+                let length = Duration::from_millis(w);
+                let naive: u64 = all
+                    .iter()
+                    .filter(|(at, _)| now.saturating_duration_since(*at) < length)
+                    .map(|&(_, u)| u64::from(u))
+                    .sum();
+                assert_eq!(state.used(now, w), naive, "step {step} window {w}");
+            }
+        }
+        assert!(state.recent.len() < all.len());
     }
 
     #[test]

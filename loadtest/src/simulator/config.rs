@@ -67,7 +67,18 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Reads `SIM_*` variables; unset or empty ones take their defaults.
+    /// Reads `SIM_*` variables; unset or empty ones take their defaults:
+    ///
+    /// - `SIM_HTTP_ADDR`, `SIM_SMTP_ADDR`: listeners.
+    /// - `SIM_LATENCY_MS` + `SIM_JITTER_MS` (fixed + uniform jitter), or `SIM_LATENCY_P50_MS` +
+    ///   `SIM_LATENCY_P99_MS` (log-normal): every channel's starting latency.
+    /// - `SIM_RATE_LIMITS=on|off` (default on; off still measures and reports).
+    /// - `SIM_TWILIO_SEGMENTS_PER_SEC` (default [`DEFAULT_TWILIO_SEGMENTS_PER_SEC`]).
+    /// - `SIM_KNOBS`: a JSON merge patch over the resulting knobs, same shape as
+    ///   `PUT /_sim/knobs`, for anything else (failure rates, outages, presence, per-sender
+    ///   limits, callbacks).
+    /// - `SIM_TEAMS_CLIENT_ID`, `SIM_TEAMS_CLIENT_SECRET`, `SIM_TWILIO_ACCOUNT_SID`,
+    ///   `SIM_TWILIO_AUTH_TOKEN`: credentials.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|var| match std::env::var(var) {
             Ok(value) => Ok(Some(value)),

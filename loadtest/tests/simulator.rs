@@ -623,8 +623,13 @@ async fn latency_knob_delays_provider_calls() -> anyhow::Result<()> {
     };
     let sim = Sim::start(cfg).await?;
     let client = reqwest::Client::new();
+    let token = teams_token(&client, &sim).await?;
     let started = std::time::Instant::now();
-    let resp = client.get(sim.url("/v1.0/users/u/presence")).send().await?;
+    let resp = client
+        .get(sim.url("/v1.0/users/u/presence"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(resp.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
     sim.stop().await

@@ -4,12 +4,18 @@ use std::fmt;
 use std::net::{AddrParseError, SocketAddr};
 use std::num::ParseIntError;
 
-use super::knobs::Latency;
+use super::knobs::{KnobError, KnobSet};
+use super::latency::Latency;
+use super::limits::{LimitKnobs, Window};
 
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:18080";
 pub const DEFAULT_SMTP_ADDR: &str = "127.0.0.1:12525";
 pub const DEFAULT_TWILIO_ACCOUNT_SID: &str = "ACsim";
 pub const DEFAULT_TWILIO_AUTH_TOKEN: &str = "sim-token";
+/// Twilio segments per second per sender for the standalone simulator: the rate of a short
+/// code, not of a long code (1/s), because the local demo sends every SMS from one number and
+/// would otherwise crawl. `SIM_TWILIO_SEGMENTS_PER_SEC=1` gives the long-code limit.
+pub const DEFAULT_TWILIO_SEGMENTS_PER_SEC: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -29,13 +35,29 @@ pub enum ConfigError {
     },
     #[error("{var} is not valid unicode")]
     NotUnicode { var: &'static str },
+    #[error("{var}={value:?}: {reason}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("{var}: {source}")]
+    Knobs {
+        var: &'static str,
+        #[source]
+        source: KnobError,
+    },
 }
 
 #[derive(Clone)]
 pub struct SimConfig {
     pub http_addr: SocketAddr,
     pub smtp_addr: SocketAddr,
+    /// Starting latency of every channel whose `knobs` latency is left at zero.
     pub latency: Latency,
+    /// Starting knobs; change them at runtime through [`super::SimHandle::knobs`] or
+    /// `PUT /_sim/knobs`.
+    pub knobs: KnobSet,
     /// When set, the Teams token endpoint rejects any other client id.
     pub teams_client_id: Option<String>,
     /// When set, the Teams token endpoint rejects any other client secret.
@@ -45,7 +67,18 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Reads `SIM_*` variables; unset or empty ones take their defaults.
+    /// Reads `SIM_*` variables; unset or empty ones take their defaults:
+    ///
+    /// - `SIM_HTTP_ADDR`, `SIM_SMTP_ADDR`: listeners.
+    /// - `SIM_LATENCY_MS` + `SIM_JITTER_MS` (fixed + uniform jitter), or `SIM_LATENCY_P50_MS` +
+    ///   `SIM_LATENCY_P99_MS` (log-normal): every channel's starting latency.
+    /// - `SIM_RATE_LIMITS=on|off` (default on; off still measures and reports).
+    /// - `SIM_TWILIO_SEGMENTS_PER_SEC` (default [`DEFAULT_TWILIO_SEGMENTS_PER_SEC`]).
+    /// - `SIM_KNOBS`: a JSON merge patch over the resulting knobs, same shape as
+    ///   `PUT /_sim/knobs`, for anything else (failure rates, outages, presence, per-sender
+    ///   limits, callbacks).
+    /// - `SIM_TEAMS_CLIENT_ID`, `SIM_TEAMS_CLIENT_SECRET`, `SIM_TWILIO_ACCOUNT_SID`,
+    ///   `SIM_TWILIO_AUTH_TOKEN`: credentials.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|var| match std::env::var(var) {
             Ok(value) => Ok(Some(value)),
@@ -54,14 +87,24 @@ impl SimConfig {
         })
     }
 
-    /// Both listeners on ephemeral loopback ports, no latency, default credentials.
+    /// Both listeners on ephemeral loopback ports, no latency, default credentials, and rate
+    /// limits measured but not enforced: fleet tests send faster than one conversation or one
+    /// long code may, and are about correctness, not pacing. See [`Self::with_real_limits`].
     pub fn ephemeral() -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Self {
+        let mut cfg = Self {
             http_addr: any,
             smtp_addr: any,
             ..Self::default()
-        }
+        };
+        cfg.knobs.limits = LimitKnobs::observe_only();
+        cfg
+    }
+
+    /// Enforces the providers' documented limits (Twilio: a long code's 1 segment/s).
+    pub fn with_real_limits(mut self) -> Self {
+        self.knobs.limits = LimitKnobs::real();
+        self
     }
 
     // Separate from `from_env` so tests need not mutate the process environment.
@@ -78,20 +121,89 @@ impl SimConfig {
                 .parse()
                 .map_err(|source| ConfigError::Addr { var, value, source })
         };
-        let millis = |var: &'static str| -> Result<u64, ConfigError> {
-            match get(var)? {
-                None => Ok(0),
-                Some(value) => value.trim().parse().map_err(|source| ConfigError::Millis {
-                    var,
-                    value,
-                    source,
-                }),
+        let opt_millis = |var: &'static str| -> Result<Option<u64>, ConfigError> {
+            get(var)?
+                .map(|value| {
+                    value.trim().parse().map_err(|source| ConfigError::Millis {
+                        var,
+                        value,
+                        source,
+                    })
+                })
+                .transpose()
+        };
+        let fixed = (opt_millis("SIM_LATENCY_MS")?, opt_millis("SIM_JITTER_MS")?);
+        let log_normal = (
+            opt_millis("SIM_LATENCY_P50_MS")?,
+            opt_millis("SIM_LATENCY_P99_MS")?,
+        );
+        let latency = match (fixed, log_normal) {
+            ((fixed, jitter), (None, None)) => {
+                Latency::new(fixed.unwrap_or(0), jitter.unwrap_or(0))
+            }
+            ((None, None), (Some(p50), Some(p99))) => Latency::log_normal(p50, p99),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: "SIM_LATENCY_P50_MS",
+                    value: format!("{:?}", log_normal),
+                    reason: "set both SIM_LATENCY_P50_MS and SIM_LATENCY_P99_MS, and not \
+                             together with SIM_LATENCY_MS/SIM_JITTER_MS"
+                        .into(),
+                });
             }
         };
+        if let Some(problem) = latency.problem() {
+            return Err(ConfigError::Invalid {
+                var: "SIM_LATENCY_P99_MS",
+                value: format!("{:?}", log_normal),
+                reason: problem.into(),
+            });
+        }
+
+        let mut knobs = KnobSet::default();
+        knobs.limits.enabled = match get("SIM_RATE_LIMITS")?.as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "SIM_RATE_LIMITS",
+                    value: other.to_owned(),
+                    reason: "expected on or off".into(),
+                })
+            }
+        };
+        let per_sec = match get("SIM_TWILIO_SEGMENTS_PER_SEC")? {
+            None => DEFAULT_TWILIO_SEGMENTS_PER_SEC,
+            Some(value) => match value.trim().parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: "SIM_TWILIO_SEGMENTS_PER_SEC",
+                        value,
+                        reason: "expected a whole number above 0".into(),
+                    })
+                }
+            },
+        };
+        knobs.limits.sms_per_sender = vec![Window::new(per_sec, 1_000)];
+        if let Some(json) = get("SIM_KNOBS")? {
+            let var = "SIM_KNOBS";
+            let patch: serde_json::Value =
+                serde_json::from_str(&json).map_err(|e| ConfigError::Knobs {
+                    var,
+                    source: e.into(),
+                })?;
+            knobs = knobs
+                .patched(&patch)
+                .and_then(|k| k.validate().map(|()| k))
+                .map_err(|source| ConfigError::Knobs { var, source })?;
+        }
+
         Ok(Self {
             http_addr: addr("SIM_HTTP_ADDR", DEFAULT_HTTP_ADDR)?,
             smtp_addr: addr("SIM_SMTP_ADDR", DEFAULT_SMTP_ADDR)?,
-            latency: Latency::new(millis("SIM_LATENCY_MS")?, millis("SIM_JITTER_MS")?),
+            latency,
+            knobs,
             teams_client_id: get("SIM_TEAMS_CLIENT_ID")?,
             teams_client_secret: get("SIM_TEAMS_CLIENT_SECRET")?,
             twilio_account_sid: get("SIM_TWILIO_ACCOUNT_SID")?
@@ -102,12 +214,16 @@ impl SimConfig {
     }
 }
 
+/// What [`SimConfig::from_env`] gives with nothing set.
 impl Default for SimConfig {
     fn default() -> Self {
+        let mut knobs = KnobSet::default();
+        knobs.limits.sms_per_sender = vec![Window::new(DEFAULT_TWILIO_SEGMENTS_PER_SEC, 1_000)];
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 18080)),
             smtp_addr: SocketAddr::from(([127, 0, 0, 1], 12525)),
             latency: Latency::default(),
+            knobs,
             teams_client_id: None,
             teams_client_secret: None,
             twilio_account_sid: DEFAULT_TWILIO_ACCOUNT_SID.to_owned(),
@@ -123,6 +239,7 @@ impl fmt::Debug for SimConfig {
             .field("http_addr", &self.http_addr)
             .field("smtp_addr", &self.smtp_addr)
             .field("latency", &self.latency)
+            .field("knobs", &self.knobs)
             .field("teams_client_id", &self.teams_client_id)
             .field(
                 "teams_client_secret",
@@ -153,6 +270,70 @@ mod tests {
         assert_eq!(cfg.twilio_account_sid, "ACsim");
         assert_eq!(cfg.twilio_auth_token, "sim-token");
         assert!(cfg.teams_client_id.is_none());
+        assert!(cfg.knobs.limits.enabled);
+        assert_eq!(
+            cfg.knobs.limits.sms_per_sender,
+            vec![Window::new(DEFAULT_TWILIO_SEGMENTS_PER_SEC, 1000)]
+        );
+        assert_eq!(
+            cfg.knobs.limits.teams_per_conversation,
+            LimitKnobs::real().teams_per_conversation
+        );
+        assert_eq!(cfg.knobs, SimConfig::default().knobs);
+        assert!(!SimConfig::ephemeral().knobs.limits.enabled);
+        assert_eq!(
+            SimConfig::ephemeral().with_real_limits().knobs.limits,
+            LimitKnobs::real()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn knob_variables() -> anyhow::Result<()> {
+        let cfg = from_map(&[
+            ("SIM_LATENCY_P50_MS", "20"),
+            ("SIM_LATENCY_P99_MS", "300"),
+            ("SIM_RATE_LIMITS", "off"),
+            ("SIM_TWILIO_SEGMENTS_PER_SEC", "1"),
+            (
+                "SIM_KNOBS",
+                r#"{"teams":{"throttle":0.1},"presence":{"users":{"u1":"Busy"}}}"#,
+            ),
+        ])?;
+        assert_eq!(cfg.latency, Latency::log_normal(20, 300));
+        assert!(!cfg.knobs.limits.enabled);
+        assert_eq!(cfg.knobs.limits.sms_per_sender, vec![Window::new(1, 1000)]);
+        assert_eq!(cfg.knobs.teams.throttle, 0.1);
+        assert_eq!(
+            cfg.knobs.presence.of("u1"),
+            super::super::knobs::Availability::Busy
+        );
+
+        for bad in [
+            vec![("SIM_LATENCY_P50_MS", "20")],
+            vec![("SIM_LATENCY_P50_MS", "20"), ("SIM_LATENCY_P99_MS", "10")],
+            vec![
+                ("SIM_LATENCY_MS", "5"),
+                ("SIM_LATENCY_P50_MS", "20"),
+                ("SIM_LATENCY_P99_MS", "30"),
+            ],
+            vec![("SIM_RATE_LIMITS", "maybe")],
+            vec![("SIM_TWILIO_SEGMENTS_PER_SEC", "0")],
+        ] {
+            assert!(
+                matches!(from_map(&bad), Err(ConfigError::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
+        for bad in [r#"{"teams":{"throttle":2}}"#, "{", r#"{"nope":1}"#] {
+            assert!(
+                matches!(
+                    from_map(&[("SIM_KNOBS", bad)]),
+                    Err(ConfigError::Knobs { .. })
+                ),
+                "{bad}"
+            );
+        }
         Ok(())
     }
 

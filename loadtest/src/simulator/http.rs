@@ -1,6 +1,7 @@
 //! The HTTP listener: routing, shared state and helpers used by every provider module.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -12,49 +13,90 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::config::SimConfig;
-use super::recorder::Recorder;
+use super::gate::{Fault, Gate};
+use super::recorder::Channel;
 use super::{control, sendgrid, teams, twilio};
 
 /// SendGrid accepts up to 1,000 recipients and large HTML bodies; axum's 2 MB default is too
 /// small for that.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Status callbacks go to a local test server; a stuck one must not pin a task for long.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub cfg: Arc<SimConfig>,
-    pub recorder: Arc<Recorder>,
+    pub gate: Gate,
     pub teams: Arc<teams::TeamsState>,
+    /// For Twilio status callbacks.
+    pub client: reqwest::Client,
 }
 
 impl AppState {
-    pub fn new(cfg: SimConfig, recorder: Arc<Recorder>) -> Self {
-        Self {
+    pub fn new(cfg: SimConfig, gate: Gate) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(CALLBACK_TIMEOUT)
+            .build()?;
+        Ok(Self {
             cfg: Arc::new(cfg),
-            recorder,
+            gate,
             teams: Arc::new(teams::TeamsState::default()),
-        }
+            client,
+        })
     }
 }
 
+/// What the per-provider middleware needs: whose latency to apply, whether an outage refuses
+/// the call, and how this provider words a refusal.
+#[derive(Clone)]
+struct ProviderCall {
+    state: AppState,
+    channel: Channel,
+    outage_applies: bool,
+    refusal: fn(Fault) -> Response,
+}
+
 pub(crate) fn router(state: AppState) -> Router {
-    let providers = Router::new()
+    let layer = |channel, outage_applies, refusal| {
+        middleware::from_fn_with_state(
+            ProviderCall {
+                state: state.clone(),
+                channel,
+                outage_applies,
+                refusal,
+            },
+            provider_call,
+        )
+    };
+    // Entra ID and Graph are other services than the Connector: a Connector outage leaves
+    // them up.
+    let teams_identity = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(teams::token))
+        .route("/v1.0/users/{id}/presence", get(teams::presence))
+        .route_layer(layer(Channel::Teams, false, teams::refusal));
+    let teams_connector = Router::new()
         .route("/v3/conversations", post(teams::create_conversation))
         .route(
             "/v3/conversations/{conversation_id}/activities",
             post(teams::send_activity),
         )
-        .route("/v1.0/users/{id}/presence", get(teams::presence))
+        .route_layer(layer(Channel::Teams, true, teams::refusal));
+    let twilio = Router::new()
         .route(
             "/2010-04-01/Accounts/{account_sid}/Messages.json",
             post(twilio::send_message),
         )
+        .route_layer(layer(Channel::Sms, true, twilio::refusal));
+    let sendgrid = Router::new()
         .route("/v3/mail/send", post(sendgrid::mail_send))
-        // Only provider calls pay the simulated delay; the control plane answers at once.
-        .route_layer(middleware::from_fn_with_state(state.clone(), latency));
+        .route_layer(layer(Channel::Email, true, sendgrid::refusal));
 
+    // Only provider calls pay the simulated delay; the control plane answers at once.
     Router::new()
-        .merge(providers)
+        .merge(teams_identity)
+        .merge(teams_connector)
+        .merge(twilio)
+        .merge(sendgrid)
         .merge(control::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -72,9 +114,15 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-async fn latency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Sampled latency first (a down provider is slow to say so too), then the outage check.
+async fn provider_call(State(call): State<ProviderCall>, req: Request, next: Next) -> Response {
     tracing::debug!(method = %req.method(), path = %req.uri().path(), "provider call");
-    state.cfg.latency.apply().await;
+    call.state.gate.latency(call.channel).apply().await;
+    if call.outage_applies {
+        if let Err(fault) = call.state.gate.check_outage(call.channel) {
+            return (call.refusal)(fault);
+        }
+    }
     next.run(req).await
 }
 

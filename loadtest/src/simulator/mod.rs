@@ -1,10 +1,15 @@
 //! Provider simulator: Bot Framework + Graph presence, Twilio, SendGrid v3 on one HTTP listener
-//! and a plain SMTP server on another, all recording into one [`Recorder`].
+//! and a plain SMTP server on another, all recording into one [`Recorder`]. [`Knobs`] make it
+//! slow, flaky, down or strict about rate limits, at start or while it runs.
 
+mod callbacks;
 mod config;
 mod control;
+mod gate;
 mod http;
 mod knobs;
+mod latency;
+mod limits;
 mod mime;
 mod recorder;
 mod sendgrid;
@@ -20,9 +25,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, SimConfig};
-pub use knobs::Latency;
-pub use recorder::{Channel, ChannelStats, NewMessage, ReceivedMessage, Recorder, SimStats};
+pub use config::{ConfigError, SimConfig, DEFAULT_TWILIO_SEGMENTS_PER_SEC};
+pub use knobs::{
+    Availability, CallbackKnobs, ChannelKnobs, KnobError, KnobSet, Knobs, Outage, PresenceKnobs,
+};
+pub use latency::Latency;
+pub use limits::{KeyReport, LimitKnobs, LimitScope, LimitsReport, Window, WindowReport};
+pub use recorder::{
+    CallbackStats, Channel, ChannelStats, NewMessage, ReceivedMessage, Recorder, RejectKind,
+    RejectedStats, Rejections, SimStats,
+};
 pub use twilio::num_segments;
 
 /// A running simulator. Cancelling the token given to [`start`] stops both listeners.
@@ -30,6 +42,9 @@ pub struct SimHandle {
     pub http_addr: SocketAddr,
     pub smtp_addr: SocketAddr,
     pub recorder: Arc<Recorder>,
+    /// Change behaviour at runtime; the next provider call sees the change.
+    pub knobs: Knobs,
+    gate: gate::Gate,
     http_task: JoinHandle<anyhow::Result<()>>,
     smtp_task: JoinHandle<anyhow::Result<()>>,
 }
@@ -38,6 +53,11 @@ impl SimHandle {
     /// `http://ip:port` of the HTTP listener, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// Rate-limit counters and the busiest windows seen, as `GET /_sim/limits` reports them.
+    pub fn limits(&self) -> LimitsReport {
+        self.gate.limits()
     }
 
     /// Waits for both listeners to finish (after the shutdown token is cancelled).
@@ -51,6 +71,15 @@ impl SimHandle {
 
 /// Binds both listeners (so the addresses are known on return) and serves until `shutdown`.
 pub async fn start(cfg: SimConfig, shutdown: CancellationToken) -> anyhow::Result<SimHandle> {
+    let mut initial = cfg.knobs.clone();
+    for channel in [Channel::Email, Channel::Teams, Channel::Sms] {
+        let knobs = initial.channel_mut(channel);
+        if knobs.latency == Latency::default() {
+            knobs.latency = cfg.latency;
+        }
+    }
+    let knobs = Knobs::new(initial).context("invalid simulator knobs")?;
+
     let http_listener = TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("binding simulator http listener on {}", cfg.http_addr))?;
@@ -61,21 +90,23 @@ pub async fn start(cfg: SimConfig, shutdown: CancellationToken) -> anyhow::Resul
     let smtp_addr = smtp_listener.local_addr()?;
 
     let recorder = Arc::new(Recorder::new());
-    let latency = cfg.latency;
-    let app = http::router(http::AppState::new(cfg, recorder.clone()));
+    let gate = gate::Gate {
+        recorder: recorder.clone(),
+        knobs: knobs.clone(),
+        limiter: Arc::default(),
+    };
+    let state = http::AppState::new(cfg, gate.clone()).context("building simulator state")?;
+    let app = http::router(state);
 
     let http_task = tokio::spawn(http::serve(http_listener, app, shutdown.clone()));
-    let smtp_task = tokio::spawn(smtp::serve(
-        smtp_listener,
-        recorder.clone(),
-        latency,
-        shutdown,
-    ));
+    let smtp_task = tokio::spawn(smtp::serve(smtp_listener, gate.clone(), shutdown));
 
     Ok(SimHandle {
         http_addr,
         smtp_addr,
         recorder,
+        knobs,
+        gate,
         http_task,
         smtp_task,
     })

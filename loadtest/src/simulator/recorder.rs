@@ -1,4 +1,5 @@
-//! Everything the simulator accepted, with per-channel deduplication on the idempotency key.
+//! Everything the simulator accepted, with per-channel deduplication on the idempotency key,
+//! and counts of what it refused.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -56,6 +57,84 @@ impl ChannelStats {
     }
 }
 
+/// Why a provider call was refused.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    /// An outage window was in progress.
+    Outage,
+    /// Injected transient server error.
+    ServerError,
+    /// Injected throttle.
+    Throttle,
+    /// Injected or per-recipient permanent failure.
+    Permanent,
+    /// A provider rate limit was exceeded.
+    RateLimited,
+}
+
+/// Refused provider calls on one channel, by kind. Refused calls are not recorded as messages.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rejections {
+    pub outage: usize,
+    pub server_error: usize,
+    pub throttle: usize,
+    pub permanent: usize,
+    pub rate_limited: usize,
+}
+
+impl Rejections {
+    pub fn get(&self, kind: RejectKind) -> usize {
+        match kind {
+            RejectKind::Outage => self.outage,
+            RejectKind::ServerError => self.server_error,
+            RejectKind::Throttle => self.throttle,
+            RejectKind::Permanent => self.permanent,
+            RejectKind::RateLimited => self.rate_limited,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.outage + self.server_error + self.throttle + self.permanent + self.rate_limited
+    }
+
+    fn count(&mut self, kind: RejectKind) {
+        let slot = match kind {
+            RejectKind::Outage => &mut self.outage,
+            RejectKind::ServerError => &mut self.server_error,
+            RejectKind::Throttle => &mut self.throttle,
+            RejectKind::Permanent => &mut self.permanent,
+            RejectKind::RateLimited => &mut self.rate_limited,
+        };
+        *slot += 1;
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RejectedStats {
+    pub email: Rejections,
+    pub teams: Rejections,
+    pub sms: Rejections,
+}
+
+impl RejectedStats {
+    pub fn channel(&self, channel: Channel) -> &Rejections {
+        match channel {
+            Channel::Email => &self.email,
+            Channel::Teams => &self.teams,
+            Channel::Sms => &self.sms,
+        }
+    }
+}
+
+/// Twilio status callbacks the simulator made: `sent` got a 2xx answer, `failed` did not
+/// (after retrying connection failures).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallbackStats {
+    pub sent: usize,
+    pub failed: usize,
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimStats {
     pub email: ChannelStats,
@@ -63,6 +142,10 @@ pub struct SimStats {
     pub sms: ChannelStats,
     /// Sum over the channels.
     pub total: ChannelStats,
+    #[serde(default)]
+    pub rejected: RejectedStats,
+    #[serde(default)]
+    pub callbacks: CallbackStats,
 }
 
 impl SimStats {
@@ -91,10 +174,10 @@ struct State {
 }
 
 /// Thread-safe log of accepted messages. Waiters are woken through a `watch` channel carrying
-/// the unique count, so tests never poll.
+/// the stats, so tests never poll.
 pub struct Recorder {
     state: Mutex<State>,
-    unique: watch::Sender<usize>,
+    watched: watch::Sender<SimStats>,
 }
 
 impl Default for Recorder {
@@ -107,7 +190,7 @@ impl Recorder {
     pub fn new() -> Self {
         Self {
             state: Mutex::new(State::default()),
-            unique: watch::Sender::new(0),
+            watched: watch::Sender::new(SimStats::default()),
         }
     }
 
@@ -141,8 +224,31 @@ impl Recorder {
             });
         }
         // Sent under the lock so waiters see counts in the order they were reached.
-        self.unique.send_replace(state.stats.total.unique);
+        self.watched.send_replace(state.stats);
         duplicate
+    }
+
+    /// Counts a provider call that was refused (and so not recorded).
+    pub fn count_rejected(&self, channel: Channel, kind: RejectKind) {
+        let mut state = self.lock();
+        let rejected = &mut state.stats.rejected;
+        match channel {
+            Channel::Email => rejected.email.count(kind),
+            Channel::Teams => rejected.teams.count(kind),
+            Channel::Sms => rejected.sms.count(kind),
+        }
+        self.watched.send_replace(state.stats);
+    }
+
+    /// Counts one status callback made, answered with a 2xx or not.
+    pub fn count_callback(&self, answered_ok: bool) {
+        let mut state = self.lock();
+        if answered_ok {
+            state.stats.callbacks.sent += 1;
+        } else {
+            state.stats.callbacks.failed += 1;
+        }
+        self.watched.send_replace(state.stats);
     }
 
     /// Every accepted message, duplicates included (flagged), in arrival order.
@@ -172,14 +278,24 @@ impl Recorder {
     pub fn reset(&self) {
         let mut state = self.lock();
         *state = State::default();
-        self.unique.send_replace(0);
+        self.watched.send_replace(SimStats::default());
     }
 
     /// Waits until at least `n` unique messages have been recorded; false on timeout.
     pub async fn wait_for_unique(&self, n: usize, timeout: Duration) -> bool {
-        let mut rx = self.unique.subscribe();
+        self.wait_for(|stats| stats.total.unique >= n, timeout)
+            .await
+    }
+
+    /// Waits until the stats (accepted, refused, callbacks) satisfy `done`; false on timeout.
+    pub async fn wait_for(
+        &self,
+        mut done: impl FnMut(&SimStats) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        let mut rx = self.watched.subscribe();
         // `wait_for` only errs when the sender is dropped, and `self` owns it.
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|stats| done(stats))).await;
         matches!(waited, Ok(Ok(_)))
     }
 
@@ -226,6 +342,18 @@ mod tests {
         assert_eq!(rec.unique_count(), 5);
         assert_eq!(rec.messages().iter().filter(|m| m.duplicate).count(), 1);
 
+        rec.count_rejected(Channel::Sms, RejectKind::RateLimited);
+        rec.count_rejected(Channel::Sms, RejectKind::RateLimited);
+        rec.count_callback(false);
+        let stats = rec.stats();
+        assert_eq!(stats.rejected.sms.get(RejectKind::RateLimited), 2);
+        assert_eq!(stats.rejected.channel(Channel::Sms).total(), 2);
+        assert_eq!(stats.callbacks.failed, 1);
+        assert_eq!(
+            stats.total.received, 6,
+            "refusals are not received messages"
+        );
+
         rec.reset();
         assert_eq!(rec.stats(), SimStats::default());
         assert!(!rec.record(Channel::Email, Some("k1"), vec![msg("a")]));
@@ -240,6 +368,16 @@ mod tests {
             tokio::spawn(async move { rec.wait_for_unique(2, Duration::from_secs(10)).await })
         };
         rec.record(Channel::Teams, None, vec![msg("a:1"), msg("a:2")]);
+        assert!(matches!(waiter.await, Ok(true)));
+
+        let waiter = {
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                rec.wait_for(|s| s.callbacks.failed == 1, Duration::from_secs(10))
+                    .await
+            })
+        };
+        rec.count_callback(false);
         assert!(matches!(waiter.await, Ok(true)));
     }
 }

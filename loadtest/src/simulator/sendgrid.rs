@@ -8,7 +8,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use super::gate::{with_retry_after, Fault};
 use super::http::{authorization, idempotency_key, json_response, AppState};
+use super::limits::{Demand, LimitScope};
 use super::recorder::{Channel, NewMessage};
 
 const MAX_RECIPIENTS: usize = 1000;
@@ -47,6 +51,41 @@ fn field_error(field: Option<&str>, message: &str) -> Value {
 
 fn errors(status: StatusCode, errors: Vec<Value>) -> Response {
     json_response(status, json!({ "errors": errors }))
+}
+
+/// How SendGrid words a refused call.
+pub(crate) fn refusal(fault: Fault) -> Response {
+    let (status, message, field) = match fault {
+        Fault::Outage => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", None),
+        Fault::ServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            None,
+        ),
+        Fault::Throttle { .. } | Fault::RateLimited { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too many requests", None)
+        }
+        Fault::Permanent => (
+            StatusCode::BAD_REQUEST,
+            "The recipient address was rejected.",
+            Some("personalizations"),
+        ),
+    };
+    let mut resp = with_retry_after(errors(status, vec![field_error(field, message)]), fault);
+    if let Some(secs) = fault.retry_after_secs() {
+        let reset = chrono::Utc::now().timestamp().saturating_add_unsigned(secs);
+        let headers = resp.headers_mut();
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    }
+    resp
+}
+
+/// The account a key stands for in `/_sim/limits`, without showing the key itself.
+fn account_of(api_key: &str) -> String {
+    let mut hasher = DefaultHasher::new();
+    api_key.hash(&mut hasher);
+    format!("sendgrid:{:016x}", hasher.finish())
 }
 
 fn valid_email(email: Option<&str>) -> bool {
@@ -135,12 +174,13 @@ pub(crate) async fn mail_send(
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    if authorization(&headers, "Bearer").is_none() {
+    let Some(api_key) = authorization(&headers, "Bearer") else {
         return errors(
             StatusCode::UNAUTHORIZED,
             vec![field_error(None, "authorization required")],
         );
-    }
+    };
+    let account = account_of(api_key);
     let Json(raw) = match body {
         Ok(json) => json,
         Err(rejection) => {
@@ -199,9 +239,20 @@ pub(crate) async fn mail_send(
         })
         .collect();
 
-    let key = idempotency_key(&headers);
     let count = recipients.len();
+    let addresses: Vec<&str> = recipients.iter().map(|r| r.recipient.as_str()).collect();
+    let weight = u32::try_from(count).unwrap_or(u32::MAX);
+    if let Err(fault) = state.gate.judge(
+        Channel::Email,
+        &addresses,
+        &[Demand::new(LimitScope::EmailAccount, account, weight)],
+    ) {
+        return refusal(fault);
+    }
+
+    let key = idempotency_key(&headers);
     let duplicate = state
+        .gate
         .recorder
         .record(Channel::Email, key.as_deref(), recipients);
     let message_id = uuid::Uuid::new_v4().simple().to_string();

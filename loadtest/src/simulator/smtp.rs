@@ -3,7 +3,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -13,9 +12,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::knobs::Latency;
+use super::gate::{Fault, Gate};
+use super::limits::{Demand, LimitScope};
 use super::mime;
-use super::recorder::{Channel, NewMessage, Recorder};
+use super::recorder::{Channel, NewMessage};
 
 pub(crate) const MAX_MESSAGE_BYTES: usize = 10_485_760;
 /// RFC 5321 says 512 for commands and 1000 for text lines; be generous with text.
@@ -27,8 +27,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub(crate) async fn serve(
     listener: TcpListener,
-    recorder: Arc<Recorder>,
-    latency: Latency,
+    gate: Gate,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
@@ -39,7 +38,7 @@ pub(crate) async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let session = Session::new(recorder.clone(), latency, peer);
+                let session = Session::new(gate.clone(), peer);
                 tracker.spawn(session.run(stream, shutdown.clone()));
             }
             Err(e) => {
@@ -123,9 +122,20 @@ fn strip_prefix_ci<'a>(arg: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &arg[prefix.len()..])
 }
 
+/// How an SMTP server says each refusal. 421 also closes the connection (RFC 5321 3.8).
+fn refusal(fault: Fault) -> &'static str {
+    match fault {
+        Fault::Outage => "421 4.3.2 Service not available, closing transmission channel\r\n",
+        Fault::ServerError => "451 4.3.0 Temporary server error, try again later\r\n",
+        Fault::Throttle { .. } | Fault::RateLimited { .. } => {
+            "421 4.7.0 Too many messages, try again later\r\n"
+        }
+        Fault::Permanent => "550 5.1.1 Mailbox unavailable\r\n",
+    }
+}
+
 struct Session {
-    recorder: Arc<Recorder>,
-    latency: Latency,
+    gate: Gate,
     peer: SocketAddr,
     helo: Option<String>,
     mail_from: Option<String>,
@@ -138,10 +148,9 @@ enum Flow {
 }
 
 impl Session {
-    fn new(recorder: Arc<Recorder>, latency: Latency, peer: SocketAddr) -> Self {
+    fn new(gate: Gate, peer: SocketAddr) -> Self {
         Self {
-            recorder,
-            latency,
+            gate,
             peer,
             helo: None,
             mail_from: None,
@@ -162,6 +171,9 @@ impl Session {
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::new(read);
         let mut line = Vec::new();
+        if let Err(fault) = self.gate.check_outage(Channel::Email) {
+            return reply(&mut write, refusal(fault)).await;
+        }
         reply(&mut write, "220 pushfleet-sim ESMTP\r\n").await?;
         loop {
             let read = tokio::select! {
@@ -243,6 +255,10 @@ impl Session {
             _ => "500 5.5.2 Command unrecognized\r\n".into(),
         };
         reply(write, &response).await?;
+        // 421 means the server closes the channel.
+        if response.starts_with("421") {
+            return Ok(Flow::Quit);
+        }
         Ok(Flow::Continue)
     }
 
@@ -258,6 +274,9 @@ impl Session {
             .find_map(|p| strip_prefix_ci(p, "SIZE=").and_then(|n| n.parse::<usize>().ok()));
         if declared_size.is_some_and(|n| n > MAX_MESSAGE_BYTES) {
             return "552 5.3.4 Message size exceeds fixed limit\r\n".into();
+        }
+        if let Err(fault) = self.gate.check_outage(Channel::Email) {
+            return refusal(fault).into();
         }
         self.mail_from = Some(from);
         "250 2.1.0 OK\r\n".into()
@@ -275,6 +294,10 @@ impl Session {
         }
         if self.rcpt_to.len() >= MAX_RECIPIENTS {
             return "452 4.5.3 Too many recipients\r\n".into();
+        }
+        // Like a real relay, an unknown mailbox is refused per recipient, at RCPT.
+        if let Err(fault) = self.gate.check_recipients(Channel::Email, &[&to]) {
+            return refusal(fault).into();
         }
         self.rcpt_to.push(to);
         "250 2.1.5 OK\r\n".into()
@@ -321,13 +344,24 @@ impl Session {
             .or_else(|| content.strip_suffix(b"\n"))
             .unwrap_or(&content);
         let (mail_from, rcpt_to) = transaction;
-        let queue_id = self
-            .record(content, mail_from.unwrap_or_default(), rcpt_to)
-            .await;
+        let mail_from = mail_from.unwrap_or_default();
+        // Delay before answering, like a relay that is slow to say 250 (or to refuse).
+        self.gate.latency(Channel::Email).apply().await;
+        let weight = u32::try_from(rcpt_to.len()).unwrap_or(u32::MAX);
+        let account = Demand::new(
+            LimitScope::EmailAccount,
+            format!("smtp:{mail_from}"),
+            weight,
+        );
+        // Recipients were checked one by one at RCPT.
+        if let Err(fault) = self.gate.judge(Channel::Email, &[], &[account]) {
+            return Ok(refusal(fault).into());
+        }
+        let queue_id = self.record(content, mail_from, rcpt_to);
         Ok(format!("250 2.0.0 OK queued as {queue_id}\r\n"))
     }
 
-    async fn record(&self, content: &[u8], mail_from: String, rcpt_to: Vec<String>) -> String {
+    fn record(&self, content: &[u8], mail_from: String, rcpt_to: Vec<String>) -> String {
         let mail = mime::parse(content);
         let headers: serde_json::Map<String, serde_json::Value> =
             mail.headers
@@ -355,10 +389,9 @@ impl Session {
                 raw: raw.clone(),
             })
             .collect();
-        // Delay before accepting, like a relay that is slow to say 250.
-        self.latency.apply().await;
         let duplicate =
-            self.recorder
+            self.gate
+                .recorder
                 .record(Channel::Email, mail.message_id.as_deref(), recipients);
         let queue_id = uuid::Uuid::new_v4().simple().to_string();
         tracing::debug!(

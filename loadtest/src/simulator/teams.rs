@@ -1,7 +1,7 @@
 //! Microsoft Teams: Entra ID client-credentials token, Bot Framework Connector conversations and
 //! activities, and Graph presence.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
@@ -12,17 +12,20 @@ use axum::{Form, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::gate::{with_retry_after, Fault};
 use super::http::{authorization, idempotency_key, json_response, AppState};
+use super::limits::{Demand, LimitScope};
 use super::recorder::{Channel, NewMessage};
 
 const ADAPTIVE_CARD: &str = "application/vnd.microsoft.card.adaptive";
 const TOKEN_LIFETIME_SECS: u64 = 3599;
 
-/// Issued tokens and created conversations. Tokens never expire here: the simulator checks
-/// that senders authenticate, not that they refresh.
+/// Issued tokens (with the client id each was issued to, for the per-app limit) and created
+/// conversations. Tokens never expire here: the simulator checks that senders authenticate,
+/// not that they refresh.
 #[derive(Default)]
 pub(crate) struct TeamsState {
-    tokens: Mutex<HashSet<String>>,
+    tokens: Mutex<HashMap<String, String>>,
     conversations: Mutex<HashMap<String, String>>,
 }
 
@@ -31,18 +34,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TeamsState {
-    fn issue_token(&self) -> String {
+    fn issue_token(&self, client_id: &str) -> String {
         let token = format!(
             "sim.{}{}",
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
-        lock(&self.tokens).insert(token.clone());
+        lock(&self.tokens).insert(token.clone(), client_id.to_owned());
         token
     }
 
-    fn is_issued(&self, token: &str) -> bool {
-        lock(&self.tokens).contains(token)
+    /// The client id the token was issued to.
+    fn client_of(&self, token: &str) -> Option<String> {
+        lock(&self.tokens).get(token).cloned()
     }
 
     /// Same member, same conversation, as Teams does for 1:1 chats.
@@ -132,7 +136,7 @@ pub(crate) async fn token(
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME_SECS,
             "ext_expires_in": TOKEN_LIFETIME_SECS,
-            "access_token": state.teams.issue_token(),
+            "access_token": state.teams.issue_token(&client_id),
         }),
     )
 }
@@ -144,6 +148,7 @@ pub(crate) struct BfError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    fault: Option<Fault>,
 }
 
 impl BfError {
@@ -152,6 +157,7 @@ impl BfError {
             status: StatusCode::BAD_REQUEST,
             code: "BadArgument",
             message: message.into(),
+            fault: None,
         }
     }
 
@@ -160,24 +166,68 @@ impl BfError {
             status: StatusCode::UNAUTHORIZED,
             code: "Unauthorized",
             message: "Authorization has been denied for this request.".into(),
+            fault: None,
+        }
+    }
+}
+
+impl From<Fault> for BfError {
+    fn from(fault: Fault) -> Self {
+        let (status, code, message) = match fault {
+            Fault::Outage => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "The service is temporarily unavailable.",
+            ),
+            Fault::ServerError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "An error has occurred.",
+            ),
+            Fault::Throttle { .. } | Fault::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Throttled",
+                "Too many requests. Retry after the time in the Retry-After header.",
+            ),
+            // What the Connector answers once the user has removed (uninstalled) the bot.
+            Fault::Permanent => (
+                StatusCode::FORBIDDEN,
+                "BotNotInConversationRoster",
+                "The bot is not part of the conversation roster.",
+            ),
+        };
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fault: Some(fault),
         }
     }
 }
 
 impl IntoResponse for BfError {
     fn into_response(self) -> Response {
-        json_response(
+        let resp = json_response(
             self.status,
             json!({ "error": { "code": self.code, "message": self.message } }),
-        )
+        );
+        match self.fault {
+            Some(fault) => with_retry_after(resp, fault),
+            None => resp,
+        }
     }
 }
 
-fn check_bearer(state: &AppState, headers: &HeaderMap) -> Result<(), BfError> {
-    match authorization(headers, "Bearer") {
-        Some(token) if state.teams.is_issued(token) => Ok(()),
-        _ => Err(BfError::unauthorized()),
-    }
+/// How the Connector words a refused call.
+pub(crate) fn refusal(fault: Fault) -> Response {
+    BfError::from(fault).into_response()
+}
+
+/// The client id behind the bearer token.
+fn check_bearer(state: &AppState, headers: &HeaderMap) -> Result<String, BfError> {
+    authorization(headers, "Bearer")
+        .and_then(|token| state.teams.client_of(token))
+        .ok_or_else(BfError::unauthorized)
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(
@@ -209,7 +259,7 @@ pub(crate) async fn create_conversation(
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, BfError> {
-    check_bearer(&state, &headers)?;
+    let app = check_bearer(&state, &headers)?;
     let (_, params) = parse_json::<ConversationParameters>(body)?;
     let id_of = |a: &ChannelAccount| a.id.clone().filter(|id| !id.is_empty());
     if params.bot.as_ref().and_then(id_of).is_none() {
@@ -232,6 +282,11 @@ pub(crate) async fn create_conversation(
         return Err(BfError::bad_argument("channelData.tenant.id is required."));
     }
     let id = state.teams.conversation_for(&member);
+    state.gate.judge(
+        Channel::Teams,
+        &[&id],
+        &[Demand::new(LimitScope::TeamsApp, app, 1)],
+    )?;
     tracing::debug!(%member, conversation = %id, "teams conversation");
     Ok(json_response(StatusCode::CREATED, json!({ "id": id })))
 }
@@ -258,7 +313,7 @@ pub(crate) async fn send_activity(
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, BfError> {
-    check_bearer(&state, &headers)?;
+    let app = check_bearer(&state, &headers)?;
     let (raw, activity) = parse_json::<Activity>(body)?;
     if activity.kind.as_deref() != Some("message") {
         return Err(BfError::bad_argument("Activity type must be 'message'."));
@@ -287,8 +342,16 @@ pub(crate) async fn send_activity(
             ))
         }
     };
+    state.gate.judge(
+        Channel::Teams,
+        &[&conversation_id],
+        &[
+            Demand::new(LimitScope::TeamsConversation, conversation_id.clone(), 1),
+            Demand::new(LimitScope::TeamsApp, app, 1),
+        ],
+    )?;
     let key = idempotency_key(&headers);
-    let duplicate = state.recorder.record(
+    let duplicate = state.gate.recorder.record(
         Channel::Teams,
         key.as_deref(),
         vec![NewMessage {
@@ -305,11 +368,29 @@ pub(crate) async fn send_activity(
     ))
 }
 
-/// `GET /v1.0/users/{id}/presence` — everyone is always available, so presence never defers a
-/// send in tests unless a sender is pointed elsewhere.
-pub(crate) async fn presence(Path(id): Path<String>) -> Response {
+/// `GET /v1.0/users/{id}/presence`: availability from the presence knobs. Graph wants a token
+/// too; any token the token endpoint issued will do, whatever its scope.
+pub(crate) async fn presence(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if check_bearer(&state, &headers).is_err() {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": {
+                "code": "InvalidAuthenticationToken",
+                "message": "Access token validation failure.",
+            } }),
+        );
+    }
+    let availability = state.gate.knobs.read(|k| k.presence.of(&id));
     json_response(
         StatusCode::OK,
-        json!({ "id": id, "availability": "Available", "activity": "Available" }),
+        json!({
+            "id": id,
+            "availability": availability.as_str(),
+            "activity": availability.activity(),
+        }),
     )
 }

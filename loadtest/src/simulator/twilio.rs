@@ -10,7 +10,10 @@ use axum::Form;
 use base64::Engine as _;
 use serde_json::json;
 
+use super::callbacks::{self, StatusCallback};
+use super::gate::{with_retry_after, Fault};
 use super::http::{authorization, idempotency_key, json_response, AppState};
+use super::limits::{Demand, LimitScope};
 use super::recorder::{Channel, NewMessage};
 
 /// Twilio refuses bodies longer than this many characters.
@@ -26,6 +29,39 @@ fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
             "status": status.as_u16(),
         }),
     )
+}
+
+fn invalid_to(to: &str) -> Response {
+    twilio_error(
+        StatusCode::BAD_REQUEST,
+        21211,
+        &format!("The 'To' number {to} is not a valid phone number."),
+    )
+}
+
+/// How Twilio words a refused call.
+pub(crate) fn refusal(fault: Fault) -> Response {
+    let resp = match fault {
+        Fault::Outage => twilio_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            20503,
+            "Service unavailable",
+        ),
+        Fault::ServerError => twilio_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            20500,
+            "Internal server error",
+        ),
+        Fault::Throttle { .. } | Fault::RateLimited { .. } => {
+            twilio_error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests")
+        }
+        Fault::Permanent => twilio_error(
+            StatusCode::BAD_REQUEST,
+            21211,
+            "The 'To' number is not a valid phone number.",
+        ),
+    };
+    with_retry_after(resp, fault)
 }
 
 fn unauthorized() -> Response {
@@ -99,11 +135,7 @@ pub(crate) async fn send_message(
         );
     };
     if !is_e164(to) {
-        return twilio_error(
-            StatusCode::BAD_REQUEST,
-            21211,
-            &format!("The 'To' number {to} is not a valid phone number."),
-        );
+        return invalid_to(to);
     }
     let from = field("From");
     let service_sid = field("MessagingServiceSid");
@@ -124,7 +156,8 @@ pub(crate) async fn send_message(
             "The concatenated message body exceeds the 1600 character limit.",
         );
     }
-    if let Some(callback) = field("StatusCallback") {
+    let callback = field("StatusCallback");
+    if let Some(callback) = callback {
         if !(callback.starts_with("http://") || callback.starts_with("https://")) {
             return twilio_error(
                 StatusCode::BAD_REQUEST,
@@ -134,9 +167,24 @@ pub(crate) async fn send_message(
         }
     }
 
+    let segments = num_segments(body);
+    // Twilio paces each sender; a messaging service is one sender here.
+    let sender = from.or(service_sid).unwrap_or_default();
+    let weight = u32::try_from(segments).unwrap_or(u32::MAX);
+    if let Err(fault) = state.gate.judge(
+        Channel::Sms,
+        &[to],
+        &[Demand::new(LimitScope::SmsSender, sender, weight)],
+    ) {
+        return match fault {
+            Fault::Permanent => invalid_to(to),
+            other => refusal(other),
+        };
+    }
+
     let key = idempotency_key(&headers);
     let raw = json!(params);
-    let duplicate = state.recorder.record(
+    let duplicate = state.gate.recorder.record(
         Channel::Sms,
         key.as_deref(),
         vec![NewMessage {
@@ -148,6 +196,19 @@ pub(crate) async fn send_message(
     );
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
     tracing::debug!(%sid, %to, duplicate, "twilio message recorded");
+    if let Some(url) = callback {
+        callbacks::spawn(
+            &state,
+            StatusCallback {
+                url: url.to_owned(),
+                message_sid: sid.clone(),
+                account_sid: account_sid.clone(),
+                to: to.to_owned(),
+                from: sender.to_owned(),
+                messaging_service_sid: service_sid.map(str::to_owned),
+            },
+        );
+    }
     let now = chrono::Utc::now().to_rfc2822();
     let resp = json!({
         "sid": sid,
@@ -163,7 +224,7 @@ pub(crate) async fn send_message(
         "from": from,
         "messaging_service_sid": service_sid,
         "num_media": "0",
-        "num_segments": num_segments(body).to_string(),
+        "num_segments": segments.to_string(),
         "price": null,
         "price_unit": "USD",
         "status": "queued",

@@ -18,6 +18,8 @@ use utoipa::OpenApi;
         templates::get_template,
         campaigns::create_campaign,
         campaigns::get_campaign,
+        dead_letters::list_dead_letters,
+        dead_letters::replay_dead_letters,
     ),
     components(schemas(
         ErrorBody,
@@ -35,6 +37,10 @@ use utoipa::OpenApi;
         campaigns::CreateCampaign,
         campaigns::CampaignView,
         campaigns::ProgressView,
+        dead_letters::DeadLetterView,
+        dead_letters::DeadLetterPage,
+        dead_letters::ReplayRequest,
+        dead_letters::ReplayResult,
     ))
 )]
 pub struct ApiDoc;

@@ -29,14 +29,17 @@ pub struct SenderConfig {
 
 impl SenderConfig {
     pub fn from_env(channel: Channel, default_admin_port: u16) -> Result<Self, ConfigError> {
-        let default_rate = match channel {
-            // Bot Framework: 50 requests/s per app per tenant.
-            Channel::Teams => 50.0,
-            Channel::Sms => 100.0,
-            Channel::Email => 500.0,
+        // GCRA lets `burst + rate * T` through in any window T: the defaults keep that under
+        // the provider's own limit for T = 1 s.
+        let (default_rate, default_burst) = match channel {
+            // Bot Framework: 50 requests/s per app per tenant; 45 + 5 = 50.
+            Channel::Teams => (45.0, 5),
+            // A short code or messaging service; a long code needs RATE_LIMIT_PER_SECOND=1.
+            Channel::Sms => (90.0, 10),
+            Channel::Email => (500.0, 10),
         };
         let per_second: f64 = env_or("RATE_LIMIT_PER_SECOND", default_rate)?;
-        let burst: u32 = env_or("RATE_LIMIT_BURST", 10)?;
+        let burst: u32 = env_or("RATE_LIMIT_BURST", default_burst)?;
         Ok(Self {
             common: CommonConfig::from_env(default_admin_port)?,
             prefetch: env_or("SENDER_PREFETCH", 200)?,

@@ -48,6 +48,27 @@ impl Service {
     }
 }
 
+/// What tests may change about the senders they start.
+#[derive(Debug, Clone)]
+pub struct SenderTuning {
+    pub quota: Option<Quota>,
+    pub retry: RetryPolicy,
+    pub concurrency: usize,
+}
+
+impl Default for SenderTuning {
+    fn default() -> Self {
+        Self {
+            quota: None,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_backoff: Duration::from_millis(500),
+            },
+            concurrency: 16,
+        }
+    }
+}
+
 struct Running {
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
@@ -60,6 +81,8 @@ pub struct TestApp {
     pub sim: SimHandle,
     pub api_url: String,
     pub http: reqwest::Client,
+    /// Applied to every sender started after it is changed.
+    pub sender_tuning: SenderTuning,
     sim_shutdown: CancellationToken,
     /// Running services by (service, replica index).
     running: HashMap<(Service, usize), Running>,
@@ -87,6 +110,7 @@ impl TestApp {
             sim,
             api_url: String::new(),
             http: reqwest::Client::new(),
+            sender_tuning: SenderTuning::default(),
             sim_shutdown,
             running: HashMap::new(),
         };
@@ -119,19 +143,16 @@ impl TestApp {
             .insert((Service::Api, 0), Running { shutdown, task });
     }
 
-    /// Sender settings for tests: small batches, quick retries, no rate limit.
+    /// Sender settings for tests: small batches, quick retries, and `sender_tuning`.
     pub fn sender_config(&self, channel: Channel) -> SenderConfig {
         SenderConfig {
             common: self.env.common(),
             prefetch: 50,
-            concurrency: 16,
-            quota: Quota::new(0.0, 1),
+            concurrency: self.sender_tuning.concurrency,
+            quota: self.sender_tuning.quota,
             rate_limit_key: format!("{channel}:test"),
             fallback_share: 0.25,
-            retry: RetryPolicy {
-                max_attempts: 3,
-                base_backoff: Duration::from_millis(500),
-            },
+            retry: self.sender_tuning.retry,
             outcome_batch: 100,
             outcome_flush: Duration::from_millis(10),
         }
@@ -173,9 +194,14 @@ impl TestApp {
 
     /// Starts one service (not the API) in this process.
     pub async fn start(&mut self, service: Service) {
+        self.start_replica(service, 0).await
+    }
+
+    /// Starts replica `index` of a service; replicas share the environment, as pods do.
+    pub async fn start_replica(&mut self, service: Service, index: usize) {
         assert!(
-            !self.running.contains_key(&service),
-            "{service:?} already runs"
+            !self.running.contains_key(&(service, index)),
+            "{service:?} #{index} already runs"
         );
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -286,6 +312,13 @@ impl TestApp {
     /// People, an audience of them, a personalised template and a campaign starting now,
     /// all through the API. Returns the campaign id.
     pub async fn create_campaign(&self, n: usize, channels: &[Channel]) -> Uuid {
+        let (audience, template) = self.create_audience_and_template(n).await;
+        self.create_campaign_from(audience, template, channels)
+            .await
+    }
+
+    /// `n` demo people in an audience, and a personalised template.
+    pub async fn create_audience_and_template(&self, n: usize) -> (Value, Value) {
         let (status, created) = self.post("/v1/people", &self.demo_people(n)).await;
         assert_eq!(status, 201, "create people: {created}");
         let (status, audience) = self
@@ -307,14 +340,24 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "create template: {template}");
+        (audience["id"].clone(), template["id"].clone())
+    }
+
+    /// A campaign starting now for an existing audience and template.
+    pub async fn create_campaign_from(
+        &self,
+        audience_id: Value,
+        template_id: Value,
+        channels: &[Channel],
+    ) -> Uuid {
         let channels: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
         let (status, campaign) = self
             .post(
                 "/v1/campaigns",
                 &json!({
                     "name": "welcome campaign",
-                    "audience_id": audience["id"],
-                    "template_id": template["id"],
+                    "audience_id": audience_id,
+                    "template_id": template_id,
                     "channels": channels,
                 }),
             )

@@ -6,7 +6,7 @@
 mod fleet;
 mod test_env;
 
-pub use fleet::{Service, TestApp};
+pub use fleet::{SenderTuning, Service, TestApp};
 pub use test_env::TestEnv;
 
 use std::future::Future;

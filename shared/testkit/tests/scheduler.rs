@@ -14,9 +14,13 @@ use uuid::Uuid;
 async fn two_schedulers_publish_one_evaluate_job_per_due_campaign() {
     // No evaluator: the evaluate jobs stay in the queue where the test can count them.
     let mut app = TestApp::spawn_with(&[]).await;
+    let (audience, template) = app.create_audience_and_template(2).await;
     let mut campaigns = BTreeSet::new();
     for _ in 0..25 {
-        campaigns.insert(app.create_campaign(2, &[Channel::Email]).await);
+        campaigns.insert(
+            app.create_campaign_from(audience.clone(), template.clone(), &[Channel::Email])
+                .await,
+        );
     }
     app.start(Service::Scheduler).await;
     app.start_replica(Service::Scheduler, 1).await;

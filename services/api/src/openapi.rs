@@ -37,6 +37,8 @@ use utoipa::OpenApi;
         campaigns::CreateCampaign,
         campaigns::CampaignView,
         campaigns::ProgressView,
+        campaigns::SendWindowInput,
+        campaigns::WorkingHours,
         dead_letters::DeadLetterView,
         dead_letters::DeadLetterPage,
         dead_letters::ReplayRequest,

@@ -1,6 +1,6 @@
 use crate::EvaluatorConfig;
 use anyhow::Context;
-use pushfleet_domain::EvaluateJob;
+use pushfleet_domain::{EvaluateJob, SendWindow};
 use pushfleet_queue::{
     connected_check, consume_until_shutdown, consumer_tag, BasicAckOptions, BasicNackOptions,
     BasicRejectOptions, ConsumeSettings, Delivery, OutgoingMessage, Publisher, Topology,
@@ -121,6 +121,31 @@ impl Evaluator {
         .await
     }
 
+    /// Gives every delivery of a windowed campaign a random due time in its recipient's
+    /// allowed window (seed 001: sends go out at random, not all at once). Deliveries due
+    /// now are published below; later ones wait in Postgres for the scheduler.
+    async fn spread(&self, campaign_id: Uuid, window: &SendWindow) -> Result<(), EvaluateError> {
+        loop {
+            let batch = self.store.unscheduled_deliveries(campaign_id, 5000).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let now = chrono::Utc::now();
+            let due: Vec<(i64, chrono::DateTime<chrono::Utc>)> = {
+                let mut rng = rand::rng();
+                batch
+                    .into_iter()
+                    .map(|(id, zone)| {
+                        let tz = window.zone_for(Some(&zone));
+                        // No allowed time left (the window has passed): send now.
+                        (id, window.pick(tz, now, &mut rng).unwrap_or(now))
+                    })
+                    .collect()
+            };
+            self.store.set_due_times(&due).await?;
+        }
+    }
+
     /// Expands the campaign and publishes every unpublished send job. Returns how many jobs
     /// this call published.
     async fn evaluate(&self, campaign_id: Uuid, redelivered: bool) -> Result<u64, EvaluateError> {
@@ -131,6 +156,10 @@ impl Evaluator {
             "audience expanded"
         );
         metrics::counter!("pushfleet_deliveries_created_total").increment(expansion.inserted);
+        let campaign = self.store.get_campaign(campaign_id).await?;
+        if let Some(window) = campaign.send_window {
+            self.spread(campaign_id, &window.0).await?;
+        }
         let exchange = self.topology.work_exchange();
         let mut published = 0u64;
         loop {

@@ -88,7 +88,39 @@ async fn tick(
         tracing::info!(count = claimed.len(), campaigns = ?claimed, "claimed due campaigns");
         metrics::counter!("pushfleet_campaigns_claimed_total").increment(claimed.len() as u64);
     }
-    relay_outbox(store, publisher, topology, batch).await
+    relay_outbox(store, publisher, topology, batch).await?;
+    publish_due_deliveries(store, publisher, topology, batch * 10).await
+}
+
+/// Publishes deferred deliveries whose time has come (spread campaigns, long retries), in
+/// batches locked with SKIP LOCKED so several schedulers share the work.
+async fn publish_due_deliveries(
+    store: &Store,
+    publisher: &Publisher,
+    topology: &Topology,
+    batch: i64,
+) -> Result<(), TickError> {
+    loop {
+        let due = store.claim_due_deliveries(batch).await?;
+        if due.jobs.is_empty() {
+            return Ok(());
+        }
+        let messages = due
+            .jobs
+            .iter()
+            .map(|job| {
+                Ok(OutgoingMessage::new(
+                    topology.work_exchange(),
+                    Topology::send_key(job.channel),
+                    serde_json::to_vec(job)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        let n = messages.len() as u64;
+        publisher.publish_all(messages).await?;
+        due.mark_published().await?;
+        metrics::counter!("pushfleet_deferred_published_total").increment(n);
+    }
 }
 
 /// Publishes outbox rows until none are left. Rows are deleted only after the broker

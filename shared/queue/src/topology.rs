@@ -92,6 +92,11 @@ impl Topology {
         )
     }
 
+    /// The longest delay a retry queue holds; longer waits go through the scheduler.
+    pub fn longest_delay() -> Duration {
+        Self::RETRY_TIERS[Self::RETRY_TIERS.len() - 1].delay
+    }
+
     /// The shortest tier that waits at least `backoff`.
     pub fn tier_for(backoff: Duration) -> RetryTier {
         Self::RETRY_TIERS

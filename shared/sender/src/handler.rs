@@ -79,6 +79,7 @@ impl<P: Provider> Worker<P> {
                     state: DeliveryState::Failed,
                     error: Some(format!("job for {} reached the {} sender", job.channel, P::CHANNEL)),
                     provider_message_id: None,
+                    defer_until: None,
                 })
             };
             match disposition {
@@ -168,6 +169,7 @@ impl<P: Provider> Worker<P> {
                 state: DeliveryState::Sent,
                 error: None,
                 provider_message_id: receipt.provider_message_id,
+                defer_until: None,
             }),
             Err(ProviderError::Permanent { reason }) => {
                 tracing::warn!(%reason, "permanent failure");
@@ -211,6 +213,10 @@ impl<P: Provider> Worker<P> {
             return fail(job, DeliveryState::Dead, reason);
         }
         let backoff = policy.backoff(job.attempt, retry_after, rand::random::<f64>());
+        if backoff > Topology::longest_delay() {
+            tracing::info!(%reason, delay_s = backoff.as_secs(), "transient failure; retry deferred to the scheduler");
+            return defer(job, reason, backoff);
+        }
         let tier = Topology::tier_for(backoff);
         let next = SendJob {
             attempt: job.attempt + 1,
@@ -235,6 +241,21 @@ fn fail(job: &SendJob, state: DeliveryState, reason: String) -> Disposition {
         state,
         error: Some(reason),
         provider_message_id: None,
+        defer_until: None,
+    })
+}
+
+/// A retry too far ahead for the delay queues: recorded with its due time, and published
+/// again by the scheduler when it comes.
+fn defer(job: &SendJob, reason: String, wait: Duration) -> Disposition {
+    let until =
+        chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+    Disposition::Record(Outcome {
+        delivery_id: job.delivery_id,
+        state: DeliveryState::Retrying,
+        error: Some(reason),
+        provider_message_id: None,
+        defer_until: Some(until),
     })
 }
 

@@ -1,7 +1,8 @@
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use pushfleet_domain::{Channel, DeliveryState};
+use pushfleet_domain::{Channel, DeliveryState, SendWindow};
 use serde::Serialize;
+use sqlx::types::Json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -12,6 +13,8 @@ pub struct NewCampaign {
     pub template_id: Uuid,
     pub channels: Vec<Channel>,
     pub start_at: DateTime<Utc>,
+    /// Spread the sends over this window instead of sending all at `start_at`.
+    pub send_window: Option<SendWindow>,
 }
 
 /// Where a campaign stands. `Completed` is derived: deliveries written and none of them
@@ -36,12 +39,15 @@ pub struct Campaign {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub evaluated_at: Option<DateTime<Utc>>,
+    pub send_window: Option<Json<SendWindow>>,
 }
 
 /// Counts of deliveries per state, overall and per channel.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct CampaignProgress {
     pub total: i64,
+    /// Pending or retrying deliveries whose due time is still ahead.
+    pub deferred: i64,
     pub by_state: BTreeMap<String, i64>,
     pub by_channel: BTreeMap<String, BTreeMap<String, i64>>,
 }
@@ -68,8 +74,8 @@ impl Campaign {
     }
 }
 
-const CAMPAIGN_COLUMNS: &str =
-    "id, name, audience_id, template_id, channels, start_at, status, created_at, evaluated_at";
+const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, start_at, status, \
+     created_at, evaluated_at, send_window";
 
 impl Store {
     /// Creates a scheduled campaign. The audience and template must exist and the audience
@@ -99,8 +105,8 @@ impl Store {
         }
         let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
         let row = sqlx::query_as::<_, Campaign>(&format!(
-            "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {CAMPAIGN_COLUMNS}"
+            "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at, send_window)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
         .bind(&c.name)
@@ -108,6 +114,7 @@ impl Store {
         .bind(c.template_id)
         .bind(&channels)
         .bind(c.start_at)
+        .bind(c.send_window.clone().map(Json))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -133,6 +140,13 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let mut progress = CampaignProgress::default();
+        progress.deferred = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries
+             WHERE campaign_id = $1 AND state IN ('pending', 'retrying') AND due_at > now()",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
         for (channel, state, n) in rows {
             progress.total += n;
             *progress.by_state.entry(state.clone()).or_default() += n;

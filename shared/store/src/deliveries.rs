@@ -1,4 +1,5 @@
 use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
 use pushfleet_domain::{
     Channel, DeliveryState, EmailAddress, PhoneNumber, Recipient, SendJob, TeamsConversationRef,
 };
@@ -23,6 +24,9 @@ pub struct Outcome {
     pub state: DeliveryState,
     pub error: Option<String>,
     pub provider_message_id: Option<String>,
+    /// For a retry that waits longer than the delay queues hold: unpublish the delivery and
+    /// let the scheduler publish it again at this time.
+    pub defer_until: Option<DateTime<Utc>>,
 }
 
 /// Unpublished deliveries locked by one evaluator. Publish the jobs, then `mark_published`;
@@ -47,6 +51,7 @@ impl PublishBatch {
 #[derive(sqlx::FromRow)]
 struct JobRow {
     id: i64,
+    campaign_id: Uuid,
     channel: String,
     attempts: i32,
     template_id: Uuid,
@@ -58,7 +63,8 @@ struct JobRow {
 }
 
 impl JobRow {
-    fn into_job(self, campaign_id: Uuid, maybe_duplicate: bool) -> Result<SendJob, StoreError> {
+    fn into_job(self, maybe_duplicate: bool) -> Result<SendJob, StoreError> {
+        let campaign_id = self.campaign_id;
         let corrupt = |e: String| StoreError::Corrupt(format!("delivery {}: {e}", self.id));
         let channel: Channel = self.channel.parse().map_err(|e| corrupt(format!("{e}")))?;
         let email = self
@@ -150,12 +156,13 @@ impl Store {
     ) -> Result<PublishBatch, StoreError> {
         let mut tx = self.pool().begin().await?;
         let rows = sqlx::query_as::<_, JobRow>(
-            "SELECT d.id, d.channel, d.attempts, c.template_id,
+            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
                     p.first_name, p.last_name, p.email, p.phone, p.teams_conversation
              FROM deliveries d
              JOIN people p ON p.id = d.person_id
              JOIN campaigns c ON c.id = d.campaign_id
              WHERE d.campaign_id = $1 AND d.published_at IS NULL AND d.state = 'pending'
+               AND (d.due_at IS NULL OR d.due_at <= now())
              ORDER BY d.id
              LIMIT $2
              FOR UPDATE OF d SKIP LOCKED",
@@ -166,7 +173,7 @@ impl Store {
         .await?;
         let jobs = rows
             .into_iter()
-            .map(|r| r.into_job(campaign_id, maybe_duplicate))
+            .map(|r| r.into_job(maybe_duplicate))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PublishBatch { tx, jobs })
     }
@@ -204,22 +211,90 @@ impl Store {
             .iter()
             .map(|o| o.provider_message_id.as_deref())
             .collect();
+        let defer: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|o| o.defer_until).collect();
         let done = sqlx::query(
             "UPDATE deliveries d
              SET state = u.state, attempts = d.attempts + 1, last_error = u.error,
                  provider_message_id = coalesce(u.provider_id, d.provider_message_id),
+                 published_at = CASE WHEN u.defer_until IS NULL THEN d.published_at END,
+                 due_at = coalesce(u.defer_until, d.due_at),
                  updated_at = now()
-             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])
-                  AS u(id, state, error, provider_id)
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                  AS u(id, state, error, provider_id, defer_until)
              WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead')",
         )
         .bind(&ids)
         .bind(&states)
         .bind(&errors)
         .bind(&provider_ids)
+        .bind(&defer)
         .execute(self.pool())
         .await?
         .rows_affected();
         Ok(done)
+    }
+}
+
+impl Store {
+    /// Deliveries of a campaign that still need a due time, with their person's time zone.
+    pub async fn unscheduled_deliveries(
+        &self,
+        campaign_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.id, p.time_zone FROM deliveries d JOIN people p ON p.id = d.person_id
+             WHERE d.campaign_id = $1 AND d.due_at IS NULL AND d.state = 'pending'
+               AND d.published_at IS NULL
+             ORDER BY d.id LIMIT $2",
+        )
+        .bind(campaign_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Sets due times, only where none is set yet (a repeated evaluation keeps the first).
+    pub async fn set_due_times(&self, due: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
+        let ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
+        let times: Vec<DateTime<Utc>> = due.iter().map(|(_, t)| *t).collect();
+        sqlx::query(
+            "UPDATE deliveries d SET due_at = u.due_at
+             FROM UNNEST($1::bigint[], $2::timestamptz[]) AS u(id, due_at)
+             WHERE d.id = u.id AND d.due_at IS NULL",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Locks up to `limit` deferred deliveries (any campaign) whose time has come, skipping
+    /// rows another scheduler or evaluator holds, and builds their send jobs.
+    pub async fn claim_due_deliveries(&self, limit: i64) -> Result<PublishBatch, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let rows = sqlx::query_as::<_, JobRow>(
+            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
+                    p.first_name, p.last_name, p.email, p.phone, p.teams_conversation
+             FROM deliveries d
+             JOIN people p ON p.id = d.person_id
+             JOIN campaigns c ON c.id = d.campaign_id
+             WHERE d.published_at IS NULL AND d.state IN ('pending', 'retrying')
+               AND d.due_at IS NOT NULL AND d.due_at <= now()
+             ORDER BY d.due_at
+             LIMIT $1
+             FOR UPDATE OF d SKIP LOCKED",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        // A crash between publishing and committing publishes these again: flag every
+        // deferred job so the sender checks the recorded outcome first.
+        let jobs = rows
+            .into_iter()
+            .map(|r| r.into_job(true))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PublishBatch { tx, jobs })
     }
 }

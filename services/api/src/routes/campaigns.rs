@@ -5,8 +5,8 @@ use crate::ApiError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, Utc};
-use pushfleet_domain::Channel;
+use chrono::{DateTime, NaiveTime, Utc};
+use pushfleet_domain::{Channel, SendWindow, SendWindowError};
 use pushfleet_store::{Campaign, CampaignProgress, CampaignStatus, NewCampaign, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,12 +24,81 @@ pub struct CreateCampaign {
     pub channels: Vec<Channel>,
     /// When to start; now when absent.
     pub start_at: Option<DateTime<Utc>>,
+    /// Spread the sends at random over days and working hours instead of sending them all at
+    /// `start_at`.
+    pub send_window: Option<SendWindowInput>,
+}
+
+/// When sends may go out: for `days` days from the start day, within working hours on the
+/// given weekdays, in the company's time zone or each recipient's.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendWindowInput {
+    /// Days the sends spread over, counted from the start day (1 to 31).
+    pub days: u32,
+    /// Daily working hours in local time; all day when absent.
+    pub working_hours: Option<WorkingHours>,
+    /// ISO weekdays sends may go out on (1 = Monday ... 7 = Sunday); every day when empty.
+    #[serde(default)]
+    pub weekdays: Vec<u32>,
+    /// The company's IANA time zone, e.g. `Europe/Paris`; UTC when absent.
+    pub time_zone: Option<String>,
+    /// Follow each recipient's own time zone (people without one use the company's).
+    #[serde(default)]
+    pub recipient_time_zone: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkingHours {
+    /// `HH:MM` or `HH:MM:SS`.
+    pub from: String,
+    /// `HH:MM` or `HH:MM:SS`, after `from`.
+    pub to: String,
+}
+
+fn parse_clock(field: &str, value: &str) -> Result<NaiveTime, ApiError> {
+    NaiveTime::parse_from_str(value, "%H:%M:%S")
+        .or_else(|_| NaiveTime::parse_from_str(value, "%H:%M"))
+        .map_err(|_| ApiError::invalid(field, format!("`{value}` is not a time of day (HH:MM)")))
+}
+
+impl SendWindowInput {
+    fn into_window(self, start: DateTime<Utc>) -> Result<SendWindow, ApiError> {
+        let hours = match &self.working_hours {
+            Some(h) => Some((
+                parse_clock("send_window.working_hours.from", &h.from)?,
+                parse_clock("send_window.working_hours.to", &h.to)?,
+            )),
+            None => None,
+        };
+        let window = SendWindow {
+            start,
+            days: self.days,
+            hours,
+            weekdays: self.weekdays,
+            time_zone: self.time_zone.unwrap_or_else(|| "UTC".into()),
+            recipient_time_zone: self.recipient_time_zone,
+        };
+        window.validate().map_err(|e| {
+            let field = match e {
+                SendWindowError::UnknownTimeZone(_) => "send_window.time_zone",
+                SendWindowError::EmptyHours => "send_window.working_hours",
+                SendWindowError::Days => "send_window.days",
+                SendWindowError::Weekday(_) => "send_window.weekdays",
+            };
+            ApiError::invalid(field, e.to_string())
+        })?;
+        Ok(window)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ProgressView {
     /// Delivery rows written (one per recipient and channel).
     pub total: i64,
+    /// Pending or retrying deliveries waiting for their due time (spread sends, long retries).
+    pub deferred: i64,
     /// Counts per delivery state: pending, retrying, sent, failed, dead.
     pub by_state: BTreeMap<String, i64>,
     pub by_channel: BTreeMap<String, BTreeMap<String, i64>>,
@@ -48,6 +117,9 @@ pub struct CampaignView {
     pub status: CampaignStatus,
     pub created_at: DateTime<Utc>,
     pub evaluated_at: Option<DateTime<Utc>>,
+    /// The spread-out sending window, when the campaign has one.
+    #[schema(value_type = Option<Object>)]
+    pub send_window: Option<SendWindow>,
     pub progress: ProgressView,
 }
 
@@ -63,8 +135,10 @@ impl CampaignView {
             start_at: c.start_at,
             created_at: c.created_at,
             evaluated_at: c.evaluated_at,
+            send_window: c.send_window.map(|w| w.0),
             progress: ProgressView {
                 total: p.total,
+                deferred: p.deferred,
                 by_state: p.by_state,
                 by_channel: p.by_channel,
             },
@@ -90,12 +164,18 @@ pub async fn create_campaign(
     if channels.is_empty() {
         return Err(ApiError::invalid("channels", "choose at least one channel"));
     }
+    let start_at = body.start_at.unwrap_or_else(Utc::now);
+    let send_window = body
+        .send_window
+        .map(|w| w.into_window(start_at))
+        .transpose()?;
     let new = NewCampaign {
         name,
         audience_id: body.audience_id,
         template_id: body.template_id,
         channels,
-        start_at: body.start_at.unwrap_or_else(Utc::now),
+        start_at,
+        send_window,
     };
     // A reference to something missing is a fault in this request's body: 422, naming it.
     let campaign = state

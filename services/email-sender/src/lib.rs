@@ -2,6 +2,8 @@
 
 mod config;
 mod smtp_provider;
+// Public so the api can verify the tokens the sender puts into the messages.
+pub mod unsubscribe_token;
 
 pub use config::EmailConfig;
 pub use smtp_provider::SmtpProvider;

@@ -1,8 +1,9 @@
 use crate::SmtpTls;
-use pushfleet_config::{env_or, env_string, ConfigError, Secret};
+use pushfleet_config::{env_duration_ms, env_or, env_string, ConfigError, Secret};
 use pushfleet_domain::Channel;
 use pushfleet_sender::SenderConfig;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct EmailConfig {
@@ -25,6 +26,8 @@ pub struct EmailConfig {
     pub smtp_password: Option<Secret<String>>,
     /// `SMTP_POOL_SIZE`: connections kept open to the relay.
     pub smtp_pool_size: u32,
+    /// `SMTP_TIMEOUT_MS`: the longest one message may take, connecting included.
+    pub smtp_timeout: Duration,
     /// `EMAIL_FROM`: the From mailbox, e.g. `Pushfleet <noreply@example.org>`.
     pub from: String,
     /// `UNSUBSCRIBE_BASE_URL`: where the api serves `/u/{token}` (RFC 8058 one-click).
@@ -67,6 +70,7 @@ impl EmailConfig {
             smtp_username: None,
             smtp_password: None,
             smtp_pool_size: 16,
+            smtp_timeout: Duration::from_secs(60),
             from: "Pushfleet <noreply@pushfleet.local>".into(),
             unsubscribe_base_url: "http://127.0.0.1:8080".into(),
             unsubscribe_mailto: None,
@@ -90,6 +94,7 @@ impl EmailConfig {
             smtp_username: optional("SMTP_USERNAME"),
             smtp_password: optional("SMTP_PASSWORD").map(Secret::new),
             smtp_pool_size: env_or("SMTP_POOL_SIZE", d.smtp_pool_size)?,
+            smtp_timeout: env_duration_ms("SMTP_TIMEOUT_MS", d.smtp_timeout)?,
             from: env_string("EMAIL_FROM", &d.from),
             unsubscribe_base_url: env_string("UNSUBSCRIBE_BASE_URL", &d.unsubscribe_base_url),
             unsubscribe_mailto: optional("UNSUBSCRIBE_MAILTO"),

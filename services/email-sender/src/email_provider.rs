@@ -4,6 +4,8 @@ use pushfleet_sender::{Provider, ProviderError, Receipt};
 
 /// The transport `EMAIL_TRANSPORT` chose. One type, so the shared sender loop (generic over
 /// one provider) runs either.
+// One per process: the variants' size difference costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum EmailProvider {
     Smtp(SmtpProvider),
     SendGrid(SendGridProvider),

@@ -7,16 +7,23 @@ use crate::EmailConfig;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use pushfleet_domain::{Channel, RenderedMessage, SendJob};
 use pushfleet_sender::{Provider, ProviderError, Receipt};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 use tracing::Instrument;
 
+type Transport = AsyncSmtpTransport<Tokio1Executor>;
+
 /// Sends over SMTP through a pool of connections to one relay.
 pub struct SmtpProvider {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Replaced by a fresh pool after a send times out (see `send`).
+    transport: RwLock<Transport>,
+    builder: AsyncSmtpTransportBuilder,
+    timeout: Duration,
     from: Mailbox,
     /// Right-hand side of our Message-IDs.
     id_domain: String,
@@ -29,10 +36,10 @@ impl SmtpProvider {
         let id_domain = from.email.domain().to_owned();
         let unsubscribe = ListUnsubscribe::new(cfg, &from)?;
         // `builder_dangerous` only means "no TLS preset": the TLS mode is set right after.
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.smtp_host)
+        let mut builder = Transport::builder_dangerous(&cfg.smtp_host)
             .port(cfg.smtp_port)
             .tls(lettre_tls(cfg)?)
-            .timeout(Some(Duration::from_secs(20)))
+            .timeout(Some(cfg.smtp_timeout))
             .pool_config(PoolConfig::new().max_size(cfg.smtp_pool_size));
         if let (Some(user), Some(pass)) = (&cfg.smtp_username, &cfg.smtp_password) {
             builder = builder.credentials(Credentials::new(user.clone(), pass.expose().clone()));
@@ -45,7 +52,9 @@ impl SmtpProvider {
             "SMTP relay configured"
         );
         Ok(Self {
-            transport: builder.build(),
+            transport: RwLock::new(builder.clone().build()),
+            builder,
+            timeout: cfg.smtp_timeout,
             from,
             id_domain,
             unsubscribe,
@@ -88,6 +97,23 @@ impl SmtpProvider {
         .map_err(|e| ProviderError::permanent(format!("cannot build the message: {e}")))?;
         Ok((built, message_id))
     }
+
+    fn transport(&self) -> Transport {
+        self.transport
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Retires every connection of `stale`'s pool: new sends get a new pool at once, and the
+    /// old one is shut down (in the background: closing politely may itself hang).
+    fn renew_pool(&self, stale: Transport) {
+        *self
+            .transport
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = self.builder.clone().build();
+        tokio::spawn(async move { stale.shutdown().await });
+    }
 }
 
 impl Provider for SmtpProvider {
@@ -100,14 +126,43 @@ impl Provider for SmtpProvider {
     ) -> Result<Receipt, ProviderError> {
         let (email, message_id) = self.build(job, message)?;
         let span = tracing::info_span!("smtp_send", delivery_id = job.delivery_id, %message_id);
-        match self.transport.send(email).instrument(span).await {
+        let transport = self.transport();
+        let sent = tokio::time::timeout(self.timeout, transport.send(email))
+            .instrument(span)
+            .await;
+        let Ok(sent) = sent else {
+            // lettre's own timeout covers connecting only, so a relay that stops answering
+            // would hold this send forever. Abandoned mid-command, though, the connection
+            // goes back to the pool with a reply still due, and its next user would pair
+            // commands with the wrong replies: hence a fresh pool.
+            self.renew_pool(transport);
+            return Err(ProviderError::transient(format!(
+                "SMTP: no answer within {:?}",
+                self.timeout
+            )));
+        };
+        match sent {
             Ok(_) => Ok(Receipt {
                 provider_message_id: Some(message_id),
             }),
-            // 5xx: the relay refused for good (unknown mailbox, policy, no TLS where required).
-            Err(e) if e.is_permanent() => Err(ProviderError::permanent(format!("SMTP: {e}"))),
-            // Everything else (4xx, network, TLS handshake) may pass on a later attempt.
-            Err(e) => Err(ProviderError::transient(format!("SMTP: {e}"))),
+            Err(e) => Err(classify(&e)),
         }
+    }
+}
+
+/// A 5xx is the relay's final word on this message (unknown mailbox, policy), except the
+/// replies about our session rather than the message (RFC 4954, RFC 3207: 530 AUTH or TLS
+/// required, 534/535 credentials, 538 encryption required). Those fail every message alike
+/// until the configuration is fixed, so the attempts budget ends them, as it does HTTP 401
+/// for the API providers. 4xx, network and TLS handshake failures may pass later.
+fn classify(e: &lettre::transport::smtp::Error) -> ProviderError {
+    let about_the_session = e
+        .status()
+        .map(u16::from)
+        .is_some_and(|code| matches!(code, 530 | 534 | 535 | 538));
+    if e.is_permanent() && !about_the_session {
+        ProviderError::permanent(format!("SMTP: {e}"))
+    } else {
+        ProviderError::transient(format!("SMTP: {e}"))
     }
 }

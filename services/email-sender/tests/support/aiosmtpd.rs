@@ -31,7 +31,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     ok = (isinstance(auth_data, LoginPassword)
           and auth_data.login == user.encode()
           and auth_data.password == password.encode())
-    return AuthResult(success=ok)
+    # handled=False: let aiosmtpd answer 535 itself (by default it would stay silent).
+    return AuthResult(success=ok, handled=False)
 
 def factory():
     return SMTP(Debugging(sys.stdout), tls_context=tls, require_starttls=True,

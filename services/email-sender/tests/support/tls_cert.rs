@@ -1,4 +1,4 @@
-//! A throwaway self-signed certificate for `localhost` / 127.0.0.1, made with the openssl CLI.
+//! Throwaway self-signed certificates, made with the openssl CLI.
 
 use std::path::PathBuf;
 use tokio::process::Command;
@@ -11,7 +11,13 @@ pub struct TlsCert {
 }
 
 impl TlsCert {
+    /// For `localhost` and 127.0.0.1.
     pub async fn self_signed() -> TlsCert {
+        Self::self_signed_for("DNS:localhost,IP:127.0.0.1").await
+    }
+
+    /// For the given subjectAltName entries, e.g. `DNS:relay.example`.
+    pub async fn self_signed_for(alt_names: &str) -> TlsCert {
         let dir = std::env::temp_dir().join(format!("pf-email-tls-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir(&dir).expect("create a temporary directory");
         let cert = dir.join("cert.pem");
@@ -28,7 +34,8 @@ impl TlsCert {
                 "ec_paramgen_curve:prime256v1",
             ])
             .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-addext")
+            .arg(format!("subjectAltName={alt_names}"))
             .args(["-addext", "basicConstraints=critical,CA:FALSE"])
             .args(["-addext", "keyUsage=critical,digitalSignature"])
             .args(["-addext", "extendedKeyUsage=serverAuth"])

@@ -66,3 +66,69 @@ impl ListUnsubscribe {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushfleet_domain::Channel;
+    use pushfleet_sender::SenderConfig;
+
+    fn config() -> EmailConfig {
+        let sender = SenderConfig::from_env(Channel::Email, 0).expect("sender defaults");
+        EmailConfig {
+            unsubscribe_base_url: "https://app.example.org/".into(),
+            unsubscribe_secret: Some(Secret::new("s3cret".into())),
+            ..EmailConfig::defaults(sender)
+        }
+    }
+
+    fn from() -> Mailbox {
+        "News <news@mail.example.org>".parse().expect("mailbox")
+    }
+
+    #[test]
+    fn url_first_then_mailto_at_the_from_domain() {
+        let headers = ListUnsubscribe::new(&config(), &from()).expect("valid");
+        let token = unsubscribe_token::make(b"s3cret", 42);
+        assert_eq!(
+            headers.header_value(42),
+            format!(
+                "<https://app.example.org/u/{token}>, \
+                 <mailto:unsubscribe@mail.example.org?subject=unsubscribe>"
+            )
+        );
+    }
+
+    #[test]
+    fn configured_mailto_wins() {
+        let cfg = EmailConfig {
+            unsubscribe_mailto: Some("optout@example.net".into()),
+            ..config()
+        };
+        let headers = ListUnsubscribe::new(&cfg, &from()).expect("valid");
+        assert!(headers
+            .header_value(1)
+            .ends_with("<mailto:optout@example.net?subject=unsubscribe>"));
+    }
+
+    #[test]
+    fn only_plain_http_urls_and_addresses_are_accepted() {
+        for bad in [
+            "ftp://example.org",
+            "not a url",
+            "https://example.org/a b",
+            "https://example.org/>, <https://evil.example",
+        ] {
+            let cfg = EmailConfig {
+                unsubscribe_base_url: bad.into(),
+                ..config()
+            };
+            assert!(ListUnsubscribe::new(&cfg, &from()).is_err(), "{bad:?}");
+        }
+        let cfg = EmailConfig {
+            unsubscribe_mailto: Some("nobody".into()),
+            ..config()
+        };
+        assert!(ListUnsubscribe::new(&cfg, &from()).is_err());
+    }
+}

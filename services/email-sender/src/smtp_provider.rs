@@ -3,7 +3,8 @@ use crate::list_unsubscribe::{
 };
 use crate::mailboxes::{recipient_mailbox, sender_mailbox};
 use crate::smtp_tls::lettre_tls;
-use crate::EmailConfig;
+use crate::{EmailConfig, SmtpTls};
+use anyhow::bail;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -41,8 +42,20 @@ impl SmtpProvider {
             .tls(lettre_tls(cfg)?)
             .timeout(Some(cfg.smtp_timeout))
             .pool_config(PoolConfig::new().max_size(cfg.smtp_pool_size));
-        if let (Some(user), Some(pass)) = (&cfg.smtp_username, &cfg.smtp_password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().clone()));
+        match (&cfg.smtp_username, &cfg.smtp_password) {
+            (Some(user), Some(pass)) => {
+                if cfg.smtp_tls == SmtpTls::None {
+                    tracing::warn!(
+                        "SMTP credentials with SMTP_TLS=none: the password may cross the \
+                         network in clear"
+                    );
+                }
+                builder =
+                    builder.credentials(Credentials::new(user.clone(), pass.expose().clone()));
+            }
+            (None, None) => {}
+            // Half a credential would silently send without AUTH.
+            _ => bail!("SMTP_USERNAME and SMTP_PASSWORD must be set together"),
         }
         tracing::info!(
             host = %cfg.smtp_host,
@@ -164,5 +177,44 @@ fn classify(e: &lettre::transport::smtp::Error) -> ProviderError {
         ProviderError::permanent(format!("SMTP: {e}"))
     } else {
         ProviderError::transient(format!("SMTP: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushfleet_config::Secret;
+    use pushfleet_sender::SenderConfig;
+
+    fn config() -> EmailConfig {
+        let sender = SenderConfig::from_env(Channel::Email, 0).expect("sender defaults");
+        EmailConfig::defaults(sender)
+    }
+
+    // The pool spawns its housekeeping task, hence a runtime.
+    #[tokio::test]
+    async fn half_a_credential_is_a_startup_error() {
+        let user_only = EmailConfig {
+            smtp_username: Some("user".into()),
+            ..config()
+        };
+        assert!(SmtpProvider::new(&user_only).is_err());
+        let password_only = EmailConfig {
+            smtp_password: Some(Secret::new("pass".into())),
+            ..config()
+        };
+        assert!(SmtpProvider::new(&password_only).is_err());
+        assert!(SmtpProvider::new(&config()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_ca_file_is_a_startup_error() {
+        let cfg = EmailConfig {
+            smtp_tls: SmtpTls::StartTls,
+            smtp_tls_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..config()
+        };
+        let err = SmtpProvider::new(&cfg).err().expect("refused");
+        assert!(format!("{err:#}").contains("SMTP_TLS_CA_FILE"), "{err:#}");
     }
 }

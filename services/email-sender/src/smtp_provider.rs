@@ -1,41 +1,76 @@
-use crate::EmailConfig;
-use anyhow::Context;
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use crate::list_unsubscribe::{
+    ListUnsubscribe, LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST, ONE_CLICK,
+};
+use crate::mailboxes::{recipient_mailbox, sender_mailbox};
+use crate::smtp_tls::lettre_tls;
+use crate::{EmailConfig, SmtpTls};
+use anyhow::bail;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use pushfleet_domain::{Channel, RenderedMessage, SendJob};
 use pushfleet_sender::{Provider, ProviderError, Receipt};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
+use tracing::Instrument;
+
+type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// Sends over SMTP through a pool of connections to one relay.
 pub struct SmtpProvider {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Replaced by a fresh pool after a send times out (see `send`).
+    transport: RwLock<Transport>,
+    builder: AsyncSmtpTransportBuilder,
+    timeout: Duration,
     from: Mailbox,
     /// Right-hand side of our Message-IDs.
     id_domain: String,
+    unsubscribe: ListUnsubscribe,
 }
 
 impl SmtpProvider {
     pub fn new(cfg: &EmailConfig) -> anyhow::Result<Self> {
-        let from: Mailbox = cfg
-            .from
-            .parse()
-            .with_context(|| format!("EMAIL_FROM {:?} is not a mailbox", cfg.from))?;
+        let from = sender_mailbox(&cfg.from)?;
         let id_domain = from.email.domain().to_owned();
-        // TLS to the relay is not wired yet: this speaks plain SMTP (a local relay or the
-        // simulator); STARTTLS comes with the delivery-engine work.
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.smtp_host)
+        let unsubscribe = ListUnsubscribe::new(cfg, &from)?;
+        // `builder_dangerous` only means "no TLS preset": the TLS mode is set right after.
+        let mut builder = Transport::builder_dangerous(&cfg.smtp_host)
             .port(cfg.smtp_port)
-            .timeout(Some(Duration::from_secs(20)))
+            .tls(lettre_tls(cfg)?)
+            .timeout(Some(cfg.smtp_timeout))
             .pool_config(PoolConfig::new().max_size(cfg.smtp_pool_size));
-        if let (Some(user), Some(pass)) = (&cfg.smtp_username, &cfg.smtp_password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().clone()));
+        match (&cfg.smtp_username, &cfg.smtp_password) {
+            (Some(user), Some(pass)) => {
+                if cfg.smtp_tls == SmtpTls::None {
+                    tracing::warn!(
+                        "SMTP credentials with SMTP_TLS=none: the password may cross the \
+                         network in clear"
+                    );
+                }
+                builder =
+                    builder.credentials(Credentials::new(user.clone(), pass.expose().clone()));
+            }
+            (None, None) => {}
+            // Half a credential would silently send without AUTH.
+            _ => bail!("SMTP_USERNAME and SMTP_PASSWORD must be set together"),
         }
+        tracing::info!(
+            host = %cfg.smtp_host,
+            port = cfg.smtp_port,
+            tls = %cfg.smtp_tls,
+            auth = cfg.smtp_username.is_some(),
+            "SMTP relay configured"
+        );
         Ok(Self {
-            transport: builder.build(),
+            transport: RwLock::new(builder.clone().build()),
+            builder,
+            timeout: cfg.smtp_timeout,
             from,
             id_domain,
+            unsubscribe,
         })
     }
 
@@ -44,22 +79,7 @@ impl SmtpProvider {
         job: &SendJob,
         message: &RenderedMessage,
     ) -> Result<(Message, String), ProviderError> {
-        let to_addr = job
-            .recipient
-            .email
-            .as_ref()
-            .ok_or_else(|| ProviderError::permanent("recipient has no e-mail address"))?;
-        let to = Mailbox::new(
-            Some(
-                format!("{} {}", job.recipient.first_name, job.recipient.last_name)
-                    .trim()
-                    .to_owned(),
-            ),
-            to_addr
-                .as_str()
-                .parse()
-                .map_err(|e| ProviderError::permanent(format!("invalid recipient address: {e}")))?,
-        );
+        let to = recipient_mailbox(job)?;
         // The idempotency key doubles as the Message-ID: the same for every attempt.
         let message_id = format!("<{}@{}>", job.idempotency_key(), self.id_domain);
         let builder = Message::builder()
@@ -67,7 +87,15 @@ impl SmtpProvider {
             .to(to)
             .subject(message.subject.clone())
             .message_id(Some(message_id.clone()))
-            .date_now();
+            .date_now()
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str(LIST_UNSUBSCRIBE),
+                self.unsubscribe.header_value(job.delivery_id),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str(LIST_UNSUBSCRIBE_POST),
+                ONE_CLICK.to_owned(),
+            ));
         let built = match &message.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(
                 message.text.clone(),
@@ -82,6 +110,23 @@ impl SmtpProvider {
         .map_err(|e| ProviderError::permanent(format!("cannot build the message: {e}")))?;
         Ok((built, message_id))
     }
+
+    fn transport(&self) -> Transport {
+        self.transport
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Retires every connection of `stale`'s pool: new sends get a new pool at once, and the
+    /// old one is shut down (in the background: closing politely may itself hang).
+    fn renew_pool(&self, stale: Transport) {
+        *self
+            .transport
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = self.builder.clone().build();
+        tokio::spawn(async move { stale.shutdown().await });
+    }
 }
 
 impl Provider for SmtpProvider {
@@ -93,12 +138,83 @@ impl Provider for SmtpProvider {
         message: &RenderedMessage,
     ) -> Result<Receipt, ProviderError> {
         let (email, message_id) = self.build(job, message)?;
-        match self.transport.send(email).await {
+        let span = tracing::info_span!("smtp_send", delivery_id = job.delivery_id, %message_id);
+        let transport = self.transport();
+        let sent = tokio::time::timeout(self.timeout, transport.send(email))
+            .instrument(span)
+            .await;
+        let Ok(sent) = sent else {
+            // lettre's own timeout covers connecting only, so a relay that stops answering
+            // would hold this send forever. Abandoned mid-command, though, the connection
+            // goes back to the pool with a reply still due, and its next user would pair
+            // commands with the wrong replies: hence a fresh pool.
+            self.renew_pool(transport);
+            return Err(ProviderError::transient(format!(
+                "SMTP: no answer within {:?}",
+                self.timeout
+            )));
+        };
+        match sent {
             Ok(_) => Ok(Receipt {
                 provider_message_id: Some(message_id),
             }),
-            Err(e) if e.is_permanent() => Err(ProviderError::permanent(format!("SMTP: {e}"))),
-            Err(e) => Err(ProviderError::transient(format!("SMTP: {e}"))),
+            Err(e) => Err(classify(&e)),
         }
+    }
+}
+
+/// A 5xx is the relay's final word on this message (unknown mailbox, policy), except the
+/// replies about our session rather than the message (RFC 4954, RFC 3207: 530 AUTH or TLS
+/// required, 534/535 credentials, 538 encryption required). Those fail every message alike
+/// until the configuration is fixed, so the attempts budget ends them, as it does HTTP 401
+/// for the API providers. 4xx, network and TLS handshake failures may pass later.
+fn classify(e: &lettre::transport::smtp::Error) -> ProviderError {
+    let about_the_session = e
+        .status()
+        .map(u16::from)
+        .is_some_and(|code| matches!(code, 530 | 534 | 535 | 538));
+    if e.is_permanent() && !about_the_session {
+        ProviderError::permanent(format!("SMTP: {e}"))
+    } else {
+        ProviderError::transient(format!("SMTP: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushfleet_config::Secret;
+    use pushfleet_sender::SenderConfig;
+
+    fn config() -> EmailConfig {
+        let sender = SenderConfig::from_env(Channel::Email, 0).expect("sender defaults");
+        EmailConfig::defaults(sender)
+    }
+
+    // The pool spawns its housekeeping task, hence a runtime.
+    #[tokio::test]
+    async fn half_a_credential_is_a_startup_error() {
+        let user_only = EmailConfig {
+            smtp_username: Some("user".into()),
+            ..config()
+        };
+        assert!(SmtpProvider::new(&user_only).is_err());
+        let password_only = EmailConfig {
+            smtp_password: Some(Secret::new("pass".into())),
+            ..config()
+        };
+        assert!(SmtpProvider::new(&password_only).is_err());
+        assert!(SmtpProvider::new(&config()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_ca_file_is_a_startup_error() {
+        let cfg = EmailConfig {
+            smtp_tls: SmtpTls::StartTls,
+            smtp_tls_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..config()
+        };
+        let err = SmtpProvider::new(&cfg).err().expect("refused");
+        assert!(format!("{err:#}").contains("SMTP_TLS_CA_FILE"), "{err:#}");
     }
 }

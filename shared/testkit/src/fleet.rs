@@ -160,13 +160,11 @@ impl TestApp {
 
     pub fn email_config(&self) -> EmailConfig {
         EmailConfig {
-            sender: self.sender_config(Channel::Email),
             smtp_host: "127.0.0.1".into(),
             smtp_port: self.sim.smtp_addr.port(),
-            smtp_username: None,
-            smtp_password: None,
             smtp_pool_size: 4,
             from: "Pushfleet <noreply@pushfleet.test>".into(),
+            ..EmailConfig::defaults(self.sender_config(Channel::Email))
         }
     }
 

@@ -40,6 +40,8 @@ missing_packages() {
     command -v redis-server >/dev/null || m+=(redis-server)
     command -v redis-cli >/dev/null || m+=(redis-tools)
     pkg_installed python3-aiosmtpd || m+=(python3-aiosmtpd)
+    # The e-mail sender's TLS tests make throwaway certificates with the openssl CLI.
+    command -v openssl >/dev/null || m+=(openssl)
     printf '%s\n' "${m[@]}"
 }
 

@@ -11,6 +11,13 @@ use serde::Deserialize;
 pub struct ConnectorProvider {
     client: reqwest::Client,
     tokens: BotTokenSource,
+    graph_tokens: BotTokenSource,
+    graph_base: String,
+}
+
+#[derive(Deserialize)]
+struct Presence {
+    availability: String,
 }
 
 #[derive(Deserialize)]
@@ -29,7 +36,48 @@ impl ConnectorProvider {
             cfg.app_password.clone(),
             cfg.scope.clone(),
         );
-        Ok(Self { client, tokens })
+        let graph_tokens = BotTokenSource::new(
+            client.clone(),
+            cfg.graph_token_url.clone(),
+            cfg.app_id.clone(),
+            cfg.app_password.clone(),
+            cfg.graph_scope.clone(),
+        );
+        Ok(Self {
+            client,
+            tokens,
+            graph_tokens,
+            graph_base: cfg.graph_base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The user's availability from Graph (`Available`, `Away`, ...).
+    #[tracing::instrument(skip(self), name = "graph_presence")]
+    async fn availability(&self, user_id: &str) -> Result<String, ProviderError> {
+        let mut url = reqwest::Url::parse(&self.graph_base)
+            .map_err(|e| ProviderError::transient(format!("GRAPH_API_BASE: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::transient("GRAPH_API_BASE cannot hold a path"))?
+            .pop_if_empty()
+            .extend(["v1.0", "users", user_id, "presence"]);
+        let token = self.graph_tokens.token().await?;
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let headers = response.headers().clone();
+            return Err(classify_status(status, &headers, "presence lookup".into()));
+        }
+        let presence: Presence = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::transient(format!("unreadable presence: {e}")))?;
+        Ok(presence.availability)
     }
 }
 
@@ -56,6 +104,20 @@ impl Provider for ConnectorProvider {
             .teams
             .as_ref()
             .ok_or_else(|| ProviderError::permanent("recipient has no Teams conversation"))?;
+        if job.wait_for_availability {
+            if let Some(user) = &conversation.user_id {
+                match self.availability(user).await {
+                    Ok(a) if a == "Available" || a == "AvailableIdle" => {}
+                    Ok(a) => {
+                        return Err(ProviderError::Unavailable {
+                            reason: format!("presence {a}"),
+                        })
+                    }
+                    // Presence is a courtesy: when Graph cannot say, send rather than hold back.
+                    Err(e) => tracing::warn!(error = %e, "presence unknown; sending anyway"),
+                }
+            }
+        }
         let mut url = reqwest::Url::parse(&conversation.service_url).map_err(|e| {
             ProviderError::permanent(format!(
                 "invalid serviceUrl {:?}: {e}",

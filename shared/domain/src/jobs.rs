@@ -26,6 +26,9 @@ pub struct SendJob {
     /// the sender then checks the recorded outcome before sending.
     #[serde(default)]
     pub maybe_duplicate: bool,
+    /// Send only when the recipient's presence says available (Teams; seed 001).
+    #[serde(default)]
+    pub wait_for_availability: bool,
 }
 
 impl SendJob {

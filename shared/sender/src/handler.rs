@@ -1,5 +1,6 @@
 use crate::in_flight::InFlight;
 use crate::outcome_recorder::OutcomeRecorder;
+use crate::presence_retry::{next_try, ROUNDS};
 use crate::template_cache::{TemplateCache, TemplateLoadError};
 use crate::{Provider, ProviderError, SenderConfig};
 use pushfleet_domain::{DeliveryState, SendJob};
@@ -80,6 +81,7 @@ impl<P: Provider> Worker<P> {
                     error: Some(format!("job for {} reached the {} sender", job.channel, P::CHANNEL)),
                     provider_message_id: None,
                     defer_until: None,
+                presence_miss: false,
                 })
             };
             match disposition {
@@ -170,7 +172,11 @@ impl<P: Provider> Worker<P> {
                 error: None,
                 provider_message_id: receipt.provider_message_id,
                 defer_until: None,
+                presence_miss: false,
             }),
+            Err(ProviderError::Unavailable { reason }) => {
+                self.reschedule_unavailable(job, reason).await
+            }
             Err(ProviderError::Permanent { reason }) => {
                 tracing::warn!(%reason, "permanent failure");
                 fail(job, DeliveryState::Failed, reason)
@@ -186,6 +192,54 @@ impl<P: Provider> Worker<P> {
                 self.retry_or_dead_letter(job, reason, retry_after).await
             }
         }
+    }
+
+    /// The recipient was not available: record the miss and the next try on seed 001's
+    /// schedule (10 min, next hour, next working day; three rounds), or give up.
+    async fn reschedule_unavailable(&self, job: &SendJob, reason: String) -> Disposition {
+        let ctx = match self.shared.store.presence_context(job.delivery_id).await {
+            Ok(c) => c,
+            Err(e) => return Disposition::Requeue(format!("presence context: {e}")),
+        };
+        let window = ctx.send_window.as_ref().map(|w| &w.0);
+        let tz = match window {
+            Some(w) => w.zone_for(Some(&ctx.time_zone)),
+            None => pushfleet_domain::parse_time_zone(&ctx.time_zone).unwrap_or(chrono_tz::UTC),
+        };
+        let next = {
+            let mut rng = rand::rng();
+            next_try(
+                ctx.presence_misses,
+                chrono::Utc::now(),
+                window,
+                tz,
+                &mut rng,
+            )
+        };
+        let outcome = match next {
+            Some(at) => {
+                tracing::info!(%reason, next_try = %at, "recipient unavailable; rescheduled");
+                Outcome {
+                    delivery_id: job.delivery_id,
+                    state: DeliveryState::Retrying,
+                    error: Some(format!("recipient unavailable ({reason}); next try {at}")),
+                    provider_message_id: None,
+                    defer_until: Some(at),
+                    presence_miss: true,
+                }
+            }
+            None => Outcome {
+                delivery_id: job.delivery_id,
+                state: DeliveryState::Failed,
+                error: Some(format!(
+                    "not sent: recipient unavailable after {ROUNDS} rounds of retries ({reason})"
+                )),
+                provider_message_id: None,
+                defer_until: None,
+                presence_miss: true,
+            },
+        };
+        Disposition::Record(outcome)
     }
 
     /// A transient failure: park the job in a delay queue for the next attempt, or, when the
@@ -242,6 +296,7 @@ fn fail(job: &SendJob, state: DeliveryState, reason: String) -> Disposition {
         error: Some(reason),
         provider_message_id: None,
         defer_until: None,
+        presence_miss: false,
     })
 }
 
@@ -256,6 +311,7 @@ fn defer(job: &SendJob, reason: String, wait: Duration) -> Disposition {
         error: Some(reason),
         provider_message_id: None,
         defer_until: Some(until),
+        presence_miss: false,
     })
 }
 

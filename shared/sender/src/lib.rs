@@ -11,6 +11,7 @@ mod handler;
 pub mod http_errors;
 mod in_flight;
 mod outcome_recorder;
+mod presence_retry;
 mod provider;
 mod retry_policy;
 mod service;

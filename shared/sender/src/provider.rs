@@ -21,6 +21,10 @@ pub enum ProviderError {
     /// Will fail the same way every time: an invalid number, a removed bot, a 4xx.
     #[error("permanent: {reason}")]
     Permanent { reason: String },
+    /// The recipient is not available now (Teams presence): nothing was sent; try later on
+    /// the availability schedule.
+    #[error("recipient unavailable: {reason}")]
+    Unavailable { reason: String },
 }
 
 impl ProviderError {

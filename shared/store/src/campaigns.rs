@@ -15,6 +15,8 @@ pub struct NewCampaign {
     pub start_at: DateTime<Utc>,
     /// Spread the sends over this window instead of sending all at `start_at`.
     pub send_window: Option<SendWindow>,
+    /// Teams: send only when the recipient is available.
+    pub wait_for_availability: bool,
 }
 
 /// Where a campaign stands. `Completed` is derived: deliveries written and none of them
@@ -40,6 +42,7 @@ pub struct Campaign {
     pub created_at: DateTime<Utc>,
     pub evaluated_at: Option<DateTime<Utc>>,
     pub send_window: Option<Json<SendWindow>>,
+    pub wait_for_availability: bool,
 }
 
 /// Counts of deliveries per state, overall and per channel.
@@ -75,7 +78,7 @@ impl Campaign {
 }
 
 const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, start_at, status, \
-     created_at, evaluated_at, send_window";
+     created_at, evaluated_at, send_window, wait_for_availability";
 
 impl Store {
     /// Creates a scheduled campaign. The audience and template must exist and the audience
@@ -105,8 +108,9 @@ impl Store {
         }
         let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
         let row = sqlx::query_as::<_, Campaign>(&format!(
-            "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at, send_window)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CAMPAIGN_COLUMNS}"
+            "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at,
+                                    send_window, wait_for_availability)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
         .bind(&c.name)
@@ -115,6 +119,7 @@ impl Store {
         .bind(&channels)
         .bind(c.start_at)
         .bind(c.send_window.clone().map(Json))
+        .bind(c.wait_for_availability)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

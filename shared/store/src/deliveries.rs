@@ -27,6 +27,8 @@ pub struct Outcome {
     /// For a retry that waits longer than the delay queues hold: unpublish the delivery and
     /// let the scheduler publish it again at this time.
     pub defer_until: Option<DateTime<Utc>>,
+    /// The recipient was not available (no provider call was made: `attempts` stays).
+    pub presence_miss: bool,
 }
 
 /// Unpublished deliveries locked by one evaluator. Publish the jobs, then `mark_published`;
@@ -55,6 +57,7 @@ struct JobRow {
     channel: String,
     attempts: i32,
     template_id: Uuid,
+    wait_for_availability: bool,
     first_name: String,
     last_name: String,
     email: Option<String>,
@@ -93,6 +96,7 @@ impl JobRow {
             },
             attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
             maybe_duplicate,
+            wait_for_availability: self.wait_for_availability,
         })
     }
 }
@@ -156,7 +160,7 @@ impl Store {
     ) -> Result<PublishBatch, StoreError> {
         let mut tx = self.pool().begin().await?;
         let rows = sqlx::query_as::<_, JobRow>(
-            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
+            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id, c.wait_for_availability,
                     p.first_name, p.last_name, p.email, p.phone, p.teams_conversation
              FROM deliveries d
              JOIN people p ON p.id = d.person_id
@@ -212,15 +216,19 @@ impl Store {
             .map(|o| o.provider_message_id.as_deref())
             .collect();
         let defer: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|o| o.defer_until).collect();
+        let misses: Vec<bool> = outcomes.iter().map(|o| o.presence_miss).collect();
         let done = sqlx::query(
             "UPDATE deliveries d
-             SET state = u.state, attempts = d.attempts + 1, last_error = u.error,
+             SET state = u.state, last_error = u.error,
+                 attempts = d.attempts + CASE WHEN u.presence_miss THEN 0 ELSE 1 END,
+                 presence_misses = d.presence_misses + CASE WHEN u.presence_miss THEN 1 ELSE 0 END,
                  provider_message_id = coalesce(u.provider_id, d.provider_message_id),
                  published_at = CASE WHEN u.defer_until IS NULL THEN d.published_at END,
                  due_at = coalesce(u.defer_until, d.due_at),
                  updated_at = now()
-             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-                  AS u(id, state, error, provider_id, defer_until)
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                         $6::boolean[])
+                  AS u(id, state, error, provider_id, defer_until, presence_miss)
              WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead')",
         )
         .bind(&ids)
@@ -228,6 +236,7 @@ impl Store {
         .bind(&errors)
         .bind(&provider_ids)
         .bind(&defer)
+        .bind(&misses)
         .execute(self.pool())
         .await?
         .rows_affected();
@@ -275,7 +284,7 @@ impl Store {
     pub async fn claim_due_deliveries(&self, limit: i64) -> Result<PublishBatch, StoreError> {
         let mut tx = self.pool().begin().await?;
         let rows = sqlx::query_as::<_, JobRow>(
-            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
+            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id, c.wait_for_availability,
                     p.first_name, p.last_name, p.email, p.phone, p.teams_conversation
              FROM deliveries d
              JOIN people p ON p.id = d.person_id
@@ -296,5 +305,28 @@ impl Store {
             .map(|r| r.into_job(true))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PublishBatch { tx, jobs })
+    }
+}
+
+/// What a sender needs to reschedule a delivery whose recipient was not available.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PresenceContext {
+    pub presence_misses: i32,
+    pub time_zone: String,
+    pub send_window: Option<Json<pushfleet_domain::SendWindow>>,
+}
+
+impl Store {
+    pub async fn presence_context(&self, delivery_id: i64) -> Result<PresenceContext, StoreError> {
+        sqlx::query_as::<_, PresenceContext>(
+            "SELECT d.presence_misses, p.time_zone, c.send_window
+             FROM deliveries d JOIN people p ON p.id = d.person_id
+             JOIN campaigns c ON c.id = d.campaign_id
+             WHERE d.id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("delivery"))
     }
 }

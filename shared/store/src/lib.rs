@@ -15,7 +15,7 @@ mod templates;
 pub use audiences::Audience;
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
 pub use dead_letters::{DeadDelivery, ReplaySelection};
-pub use deliveries::{Expansion, Outcome, PublishBatch};
+pub use deliveries::{Expansion, Outcome, PresenceContext, PublishBatch};
 pub use error::StoreError;
 pub use outbox::{OutboxBatch, OutboxMessage};
 pub use people::{NewPerson, Person};

@@ -175,6 +175,9 @@ impl TestApp {
             app_password: Secret::new("test-secret".into()),
             token_url: format!("{}/botframework.com/oauth2/v2.0/token", self.sim.base_url()),
             scope: "https://api.botframework.com/.default".into(),
+            graph_base: self.sim.base_url(),
+            graph_token_url: format!("{}/botframework.com/oauth2/v2.0/token", self.sim.base_url()),
+            graph_scope: "https://graph.microsoft.com/.default".into(),
         }
     }
 
@@ -300,6 +303,7 @@ impl TestApp {
                     "teams": {
                         "service_url": format!("{}/", self.sim.base_url()),
                         "conversation_id": format!("a:conv-{i}"),
+                        "user_id": format!("user-{i}"),
                     },
                 })
             })

@@ -27,6 +27,10 @@ pub struct CreateCampaign {
     /// Spread the sends at random over days and working hours instead of sending them all at
     /// `start_at`.
     pub send_window: Option<SendWindowInput>,
+    /// Teams: send only when the recipient's presence is Available; otherwise retry 10 min
+    /// later, at the next hour, the next working day, for three rounds (then not sent).
+    #[serde(default)]
+    pub wait_for_availability: bool,
 }
 
 /// When sends may go out: for `days` days from the start day, within working hours on the
@@ -120,6 +124,7 @@ pub struct CampaignView {
     /// The spread-out sending window, when the campaign has one.
     #[schema(value_type = Option<Object>)]
     pub send_window: Option<SendWindow>,
+    pub wait_for_availability: bool,
     pub progress: ProgressView,
 }
 
@@ -136,6 +141,7 @@ impl CampaignView {
             created_at: c.created_at,
             evaluated_at: c.evaluated_at,
             send_window: c.send_window.map(|w| w.0),
+            wait_for_availability: c.wait_for_availability,
             progress: ProgressView {
                 total: p.total,
                 deferred: p.deferred,
@@ -176,6 +182,7 @@ pub async fn create_campaign(
         channels,
         start_at,
         send_window,
+        wait_for_availability: body.wait_for_availability,
     };
     // A reference to something missing is a fault in this request's body: 422, naming it.
     let campaign = state

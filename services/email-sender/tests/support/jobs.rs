@@ -17,6 +17,7 @@ pub fn send_job(delivery_id: i64, email: &str) -> SendJob {
         },
         attempt: 1,
         maybe_duplicate: false,
+        wait_for_availability: false,
     }
 }
 

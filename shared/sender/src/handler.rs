@@ -79,6 +79,7 @@ impl<P: Provider> Worker<P> {
                     state: DeliveryState::Failed,
                     error: Some(format!("job for {} reached the {} sender", job.channel, P::CHANNEL)),
                     provider_message_id: None,
+                    segments: None,
                 })
             };
             match disposition {
@@ -168,6 +169,7 @@ impl<P: Provider> Worker<P> {
                 state: DeliveryState::Sent,
                 error: None,
                 provider_message_id: receipt.provider_message_id,
+                segments: shared.provider.segments(&message),
             }),
             Err(ProviderError::Permanent { reason }) => {
                 tracing::warn!(%reason, "permanent failure");
@@ -235,6 +237,7 @@ fn fail(job: &SendJob, state: DeliveryState, reason: String) -> Disposition {
         state,
         error: Some(reason),
         provider_message_id: None,
+        segments: None,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct Outcome {
     pub state: DeliveryState,
     pub error: Option<String>,
     pub provider_message_id: Option<String>,
+    /// SMS segments the message was billed as (sent SMS only).
+    pub segments: Option<u32>,
 }
 
 /// Unpublished deliveries locked by one evaluator. Publish the jobs, then `mark_published`;
@@ -191,7 +193,8 @@ impl Store {
     }
 
     /// Records a batch of outcomes in one statement. A row already in a final state is left
-    /// alone, so a late duplicate cannot overwrite the first answer.
+    /// alone, so a late duplicate cannot overwrite the first answer. Then applies provider
+    /// status reports that arrived before their message id was recorded.
     #[tracing::instrument(skip_all, fields(count = outcomes.len()))]
     pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<u64, StoreError> {
         if outcomes.is_empty() {
@@ -204,22 +207,36 @@ impl Store {
             .iter()
             .map(|o| o.provider_message_id.as_deref())
             .collect();
+        let segments: Vec<Option<i32>> = outcomes
+            .iter()
+            .map(|o| o.segments.and_then(|s| i32::try_from(s).ok()))
+            .collect();
         let done = sqlx::query(
             "UPDATE deliveries d
              SET state = u.state, attempts = d.attempts + 1, last_error = u.error,
                  provider_message_id = coalesce(u.provider_id, d.provider_message_id),
+                 segments = coalesce(u.segments, d.segments),
                  updated_at = now()
-             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])
-                  AS u(id, state, error, provider_id)
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[])
+                  AS u(id, state, error, provider_id, segments)
              WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead')",
         )
         .bind(&ids)
         .bind(&states)
         .bind(&errors)
         .bind(&provider_ids)
+        .bind(&segments)
         .execute(self.pool())
         .await?
         .rows_affected();
+
+        // Only after the commit above (see `park`). The outcomes are durable by now, so a
+        // failure here must not fail the batch, which would requeue and resend it; the
+        // reports left parked are only logged, and expire.
+        let sids: Vec<&str> = provider_ids.iter().flatten().copied().collect();
+        if let Err(e) = self.adopt_parked_statuses(&sids).await {
+            tracing::warn!(error = %e, count = sids.len(), "adopting parked provider statuses failed");
+        }
         Ok(done)
     }
 }

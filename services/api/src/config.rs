@@ -1,4 +1,5 @@
-use pushfleet_config::{env_or, CommonConfig, ConfigError};
+use axum::http::Uri;
+use pushfleet_config::{env_or, env_string, CommonConfig, ConfigError, Secret};
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone)]
@@ -8,14 +9,63 @@ pub struct ApiConfig {
     pub http_addr: SocketAddr,
     /// `API_MAX_BODY_BYTES`: larger request bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// `API_PUBLIC_URL`: the API's base URL as providers call it (scheme, host, port and any
+    /// path prefix a proxy strips), without a trailing slash. Twilio signs the full URL it
+    /// called, so webhook signatures are checked against `{public_url}{path}`.
+    pub public_url: String,
+    /// `TWILIO_AUTH_TOKEN`: the key of Twilio's webhook signatures (the sms-sender's token).
+    pub twilio_auth_token: Secret<String>,
 }
 
 impl ApiConfig {
+    pub const DEFAULT_PUBLIC_URL: &'static str = "http://127.0.0.1:8080";
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_env(9100)?,
             http_addr: env_or("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             max_body_bytes: env_or("API_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
+            public_url: public_url(&env_string("API_PUBLIC_URL", Self::DEFAULT_PUBLIC_URL))?,
+            twilio_auth_token: Secret::new(env_string("TWILIO_AUTH_TOKEN", "sim-token")),
         })
+    }
+}
+
+/// An absolute http(s) URL, trailing slashes removed so that `{url}{path}` has one slash.
+pub fn public_url(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name: "API_PUBLIC_URL".into(),
+        value: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let trimmed = raw.trim().trim_end_matches('/');
+    let uri: Uri = trimmed.parse().map_err(|e| invalid(&format!("{e}")))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.host().is_none() {
+        return Err(invalid("must be an absolute http or https URL"));
+    }
+    if uri.query().is_some() {
+        return Err(invalid("must not have a query"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn public_url_is_absolute_without_a_trailing_slash() {
+        assert_eq!(
+            public_url("https://api.example.org/").ok().as_deref(),
+            Some("https://api.example.org")
+        );
+        assert_eq!(
+            public_url("https://example.org/pushfleet").ok().as_deref(),
+            Some("https://example.org/pushfleet")
+        );
+        assert!(public_url("/v1").is_err());
+        assert!(public_url("ftp://example.org").is_err());
+        assert!(public_url("https://example.org/?a=1").is_err());
     }
 }

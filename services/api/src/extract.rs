@@ -1,7 +1,7 @@
 //! Extractors whose rejections are JSON errors, not axum's plain-text defaults.
 
 use crate::ApiError;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -77,5 +77,44 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
     ApiError::BadRequest {
         code: "invalid_path",
         message: rejection.body_text(),
+    }
+}
+
+/// `Form<T>` (a form-encoded body) with JSON errors: 415 without the form content type, 413
+/// when too large, 400 for a body that does not parse.
+pub struct ApiForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(ApiForm(v)),
+            Err(rejection) => Err(form_rejection(rejection)),
+        }
+    }
+}
+
+fn form_rejection(rejection: FormRejection) -> ApiError {
+    let message = rejection.body_text();
+    match rejection.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::Status {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message,
+        },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::Status {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message,
+        },
+        _ => ApiError::BadRequest {
+            code: "invalid_form",
+            message,
+        },
     }
 }

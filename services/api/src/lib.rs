@@ -1,5 +1,6 @@
 //! The admin-facing HTTP API: people, audiences, templates, campaigns and their progress,
-//! with an OpenAPI document at `/openapi.json`.
+//! with an OpenAPI document at `/openapi.json`; and the providers' webhooks (Twilio status
+//! callbacks).
 
 mod api_error;
 mod config;
@@ -11,4 +12,4 @@ mod server;
 pub use api_error::ApiError;
 pub use config::ApiConfig;
 pub use openapi::ApiDoc;
-pub use server::{migrate, router, serve, RunningApi};
+pub use server::{migrate, router, serve, serve_on, RunningApi};

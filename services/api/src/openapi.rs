@@ -1,5 +1,5 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
-use crate::routes::{audiences, campaigns, dead_letters, people, templates};
+use crate::routes::{audiences, campaigns, dead_letters, people, templates, twilio_status};
 use utoipa::OpenApi;
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         campaigns::get_campaign,
         dead_letters::list_dead_letters,
         dead_letters::replay_dead_letters,
+        twilio_status::twilio_status_callback,
     ),
     components(schemas(
         ErrorBody,
@@ -43,6 +44,8 @@ use utoipa::OpenApi;
         dead_letters::DeadLetterPage,
         dead_letters::ReplayRequest,
         dead_letters::ReplayResult,
+        twilio_status::TwilioStatusCallback,
+        twilio_status::StatusCallbackAnswer,
     ))
 )]
 pub struct ApiDoc;

@@ -1,3 +1,4 @@
+use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{audiences, campaigns, dead_letters, people, templates, AppState};
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
@@ -8,13 +9,19 @@ use axum::{Json, Router};
 use pushfleet_store::Store;
 use pushfleet_telemetry::{serve_admin, Readiness};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 /// The API's routes over a store.
-pub fn router(store: Store, max_body_bytes: usize) -> Router {
+pub fn router(store: Store, cfg: &ApiConfig) -> Router {
+    let twilio = Arc::new(TwilioWebhook {
+        public_url: cfg.public_url.clone(),
+        auth_token: cfg.twilio_auth_token.clone(),
+    });
     Router::new()
         .route("/v1/people", post(people::create_people))
         .route("/v1/people/{id}", get(people::get_person))
@@ -29,6 +36,10 @@ pub fn router(store: Store, max_body_bytes: usize) -> Router {
             "/v1/dead-letters/replay",
             post(dead_letters::replay_dead_letters),
         )
+        .route(
+            "/v1/webhooks/twilio/status",
+            post(twilio_status::twilio_status_callback),
+        )
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
@@ -38,9 +49,9 @@ pub fn router(store: Store, max_body_bytes: usize) -> Router {
                 message: "method not allowed on this route".into(),
             }
         })
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState { store })
+        .with_state(AppState { store, twilio })
 }
 
 /// A started API: where it listens, and the task to await for its end.
@@ -53,6 +64,20 @@ pub struct RunningApi {
 /// Binds the API and admin ports and serves until `shutdown` fires (finishing requests in
 /// flight).
 pub async fn serve(cfg: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<RunningApi> {
+    let listener = TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding {}", cfg.http_addr))?;
+    serve_on(listener, cfg, shutdown).await
+}
+
+/// Serves on a listener bound by the caller (`cfg.http_addr` is ignored). For callers that
+/// need the bound address before the config is complete: a test binds port 0 and then sets
+/// `public_url` to the address it got.
+pub async fn serve_on(
+    listener: TcpListener,
+    cfg: ApiConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningApi> {
     let store = Store::connect(cfg.common.database_url.expose(), cfg.common.db_pool_size)
         .await
         .context("connecting to Postgres")?;
@@ -61,12 +86,9 @@ pub async fn serve(cfg: ApiConfig, shutdown: CancellationToken) -> anyhow::Resul
     let (admin_addr, admin) = serve_admin(cfg.common.admin_addr, readiness, admin_shutdown.clone())
         .await
         .context("binding the admin port")?;
-    let listener = tokio::net::TcpListener::bind(cfg.http_addr)
-        .await
-        .with_context(|| format!("binding {}", cfg.http_addr))?;
     let addr = listener.local_addr()?;
-    let app = router(store, cfg.max_body_bytes);
-    tracing::info!(%addr, "api listening");
+    let app = router(store, &cfg);
+    tracing::info!(%addr, public_url = %cfg.public_url, "api listening");
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

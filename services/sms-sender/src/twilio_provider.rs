@@ -54,6 +54,12 @@ impl Provider for TwilioProvider {
         sms_segments(&message.text)
     }
 
+    /// Counted here with Twilio's GSM-7 / UCS-2 rules, the same count the quota was
+    /// charged.
+    fn segments(&self, message: &RenderedMessage) -> Option<u32> {
+        Some(sms_segments(&message.text))
+    }
+
     async fn send(
         &self,
         job: &SendJob,

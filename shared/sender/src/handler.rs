@@ -76,12 +76,8 @@ impl<P: Provider> Worker<P> {
                 self.process(&job, delivery.redelivered || other_copy).await
             } else {
                 Disposition::Record(Outcome {
-                    delivery_id: job.delivery_id,
-                    state: DeliveryState::Failed,
                     error: Some(format!("job for {} reached the {} sender", job.channel, P::CHANNEL)),
-                    provider_message_id: None,
-                    defer_until: None,
-                presence_miss: false,
+                    ..Outcome::new(job.delivery_id, DeliveryState::Failed)
                 })
             };
             match disposition {
@@ -167,12 +163,9 @@ impl<P: Provider> Worker<P> {
 
         match result {
             Ok(receipt) => Disposition::Record(Outcome {
-                delivery_id: job.delivery_id,
-                state: DeliveryState::Sent,
-                error: None,
                 provider_message_id: receipt.provider_message_id,
-                defer_until: None,
-                presence_miss: false,
+                segments: shared.provider.segments(&message),
+                ..Outcome::new(job.delivery_id, DeliveryState::Sent)
             }),
             Err(ProviderError::Unavailable { reason }) => {
                 self.reschedule_unavailable(job, reason).await
@@ -220,23 +213,18 @@ impl<P: Provider> Worker<P> {
             Some(at) => {
                 tracing::info!(%reason, next_try = %at, "recipient unavailable; rescheduled");
                 Outcome {
-                    delivery_id: job.delivery_id,
-                    state: DeliveryState::Retrying,
                     error: Some(format!("recipient unavailable ({reason}); next try {at}")),
-                    provider_message_id: None,
                     defer_until: Some(at),
                     presence_miss: true,
+                    ..Outcome::new(job.delivery_id, DeliveryState::Retrying)
                 }
             }
             None => Outcome {
-                delivery_id: job.delivery_id,
-                state: DeliveryState::Failed,
                 error: Some(format!(
                     "not sent: recipient unavailable after {ROUNDS} rounds of retries ({reason})"
                 )),
-                provider_message_id: None,
-                defer_until: None,
                 presence_miss: true,
+                ..Outcome::new(job.delivery_id, DeliveryState::Failed)
             },
         };
         Disposition::Record(outcome)
@@ -291,12 +279,8 @@ impl<P: Provider> Worker<P> {
 
 fn fail(job: &SendJob, state: DeliveryState, reason: String) -> Disposition {
     Disposition::Record(Outcome {
-        delivery_id: job.delivery_id,
-        state,
         error: Some(reason),
-        provider_message_id: None,
-        defer_until: None,
-        presence_miss: false,
+        ..Outcome::new(job.delivery_id, state)
     })
 }
 
@@ -306,12 +290,9 @@ fn defer(job: &SendJob, reason: String, wait: Duration) -> Disposition {
     let until =
         chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
     Disposition::Record(Outcome {
-        delivery_id: job.delivery_id,
-        state: DeliveryState::Retrying,
         error: Some(reason),
-        provider_message_id: None,
         defer_until: Some(until),
-        presence_miss: false,
+        ..Outcome::new(job.delivery_id, DeliveryState::Retrying)
     })
 }
 

@@ -58,6 +58,12 @@ pub trait Provider: Send + Sync + 'static {
         1
     }
 
+    /// The SMS segments this message is billed as, recorded with a sent delivery; `None`
+    /// for channels that are not billed by segment.
+    fn segments(&self, _message: &RenderedMessage) -> Option<u32> {
+        None
+    }
+
     /// A second, narrower limit for this message's destination (Teams: per conversation),
     /// as a Redis key and its quota.
     fn recipient_limit(&self, _job: &SendJob) -> Option<(String, Quota)> {

@@ -45,7 +45,8 @@ pub struct Campaign {
     pub wait_for_availability: bool,
 }
 
-/// Counts of deliveries per state, overall and per channel.
+/// Counts of deliveries per state, overall and per channel, and per provider status (what
+/// the provider reported after accepting a message) per channel.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct CampaignProgress {
     pub total: i64,
@@ -53,6 +54,7 @@ pub struct CampaignProgress {
     pub deferred: i64,
     pub by_state: BTreeMap<String, i64>,
     pub by_channel: BTreeMap<String, BTreeMap<String, i64>>,
+    pub by_provider_status: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
 impl CampaignProgress {
@@ -137,9 +139,10 @@ impl Store {
     }
 
     pub async fn campaign_progress(&self, id: Uuid) -> Result<CampaignProgress, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT channel, state, count(*) FROM deliveries WHERE campaign_id = $1
-             GROUP BY channel, state",
+        let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT channel, state, provider_status, count(*) FROM deliveries
+             WHERE campaign_id = $1
+             GROUP BY channel, state, provider_status",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -152,15 +155,23 @@ impl Store {
         .bind(id)
         .fetch_one(self.pool())
         .await?;
-        for (channel, state, n) in rows {
+        for (channel, state, provider_status, n) in rows {
             progress.total += n;
             *progress.by_state.entry(state.clone()).or_default() += n;
             *progress
                 .by_channel
-                .entry(channel)
+                .entry(channel.clone())
                 .or_default()
                 .entry(state)
                 .or_default() += n;
+            if let Some(ps) = provider_status {
+                *progress
+                    .by_provider_status
+                    .entry(channel)
+                    .or_default()
+                    .entry(ps)
+                    .or_default() += n;
+            }
         }
         Ok(progress)
     }

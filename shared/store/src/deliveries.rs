@@ -29,6 +29,23 @@ pub struct Outcome {
     pub defer_until: Option<DateTime<Utc>>,
     /// The recipient was not available (no provider call was made: `attempts` stays).
     pub presence_miss: bool,
+    /// SMS segments the message was billed as (sent SMS only).
+    pub segments: Option<u32>,
+}
+
+impl Outcome {
+    /// An outcome with nothing but its state; set the other fields with struct update syntax.
+    pub fn new(delivery_id: i64, state: DeliveryState) -> Self {
+        Self {
+            delivery_id,
+            state,
+            error: None,
+            provider_message_id: None,
+            defer_until: None,
+            presence_miss: false,
+            segments: None,
+        }
+    }
 }
 
 /// Unpublished deliveries locked by one evaluator. Publish the jobs, then `mark_published`;
@@ -202,7 +219,8 @@ impl Store {
     }
 
     /// Records a batch of outcomes in one statement. A row already in a final state is left
-    /// alone, so a late duplicate cannot overwrite the first answer.
+    /// alone, so a late duplicate cannot overwrite the first answer. Then applies provider
+    /// status reports that arrived before their message id was recorded.
     #[tracing::instrument(skip_all, fields(count = outcomes.len()))]
     pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<u64, StoreError> {
         if outcomes.is_empty() {
@@ -217,6 +235,10 @@ impl Store {
             .collect();
         let defer: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|o| o.defer_until).collect();
         let misses: Vec<bool> = outcomes.iter().map(|o| o.presence_miss).collect();
+        let segments: Vec<Option<i32>> = outcomes
+            .iter()
+            .map(|o| o.segments.and_then(|s| i32::try_from(s).ok()))
+            .collect();
         let done = sqlx::query(
             "UPDATE deliveries d
              SET state = u.state, last_error = u.error,
@@ -225,10 +247,11 @@ impl Store {
                  provider_message_id = coalesce(u.provider_id, d.provider_message_id),
                  published_at = CASE WHEN u.defer_until IS NULL THEN d.published_at END,
                  due_at = coalesce(u.defer_until, d.due_at),
+                 segments = coalesce(u.segments, d.segments),
                  updated_at = now()
              FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                         $6::boolean[])
-                  AS u(id, state, error, provider_id, defer_until, presence_miss)
+                         $6::boolean[], $7::int[])
+                  AS u(id, state, error, provider_id, defer_until, presence_miss, segments)
              WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead')",
         )
         .bind(&ids)
@@ -237,9 +260,18 @@ impl Store {
         .bind(&provider_ids)
         .bind(&defer)
         .bind(&misses)
+        .bind(&segments)
         .execute(self.pool())
         .await?
         .rows_affected();
+
+        // Only after the commit above (see `park`). The outcomes are durable by now, so a
+        // failure here must not fail the batch, which would requeue and resend it; the
+        // reports left parked are only logged, and expire.
+        let sids: Vec<&str> = provider_ids.iter().flatten().copied().collect();
+        if let Err(e) = self.adopt_parked_statuses(&sids).await {
+            tracing::warn!(error = %e, count = sids.len(), "adopting parked provider statuses failed");
+        }
         Ok(done)
     }
 }

@@ -10,6 +10,7 @@ mod deliveries;
 mod error;
 mod outbox;
 mod people;
+mod provider_statuses;
 mod templates;
 
 pub use audiences::Audience;
@@ -19,6 +20,7 @@ pub use deliveries::{Expansion, Outcome, PresenceContext, PublishBatch};
 pub use error::StoreError;
 pub use outbox::{OutboxBatch, OutboxMessage};
 pub use people::{NewPerson, Person};
+pub use provider_statuses::{ProviderStatusReport, StatusApplied};
 pub use templates::{NewTemplate, StoredTemplate};
 
 use sqlx::postgres::PgPoolOptions;

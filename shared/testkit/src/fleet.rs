@@ -14,9 +14,14 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// The Twilio auth token shared by the simulator (its default), the sms-sender and the api.
+pub const TWILIO_AUTH_TOKEN: &str = "sim-token";
+pub const TWILIO_STATUS_PATH: &str = "/v1/webhooks/twilio/status";
 
 /// The six services of the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,16 +129,23 @@ impl TestApp {
     }
 
     async fn start_api(&mut self) {
+        // Bound first: the public URL (what webhook signatures cover) is the port we got.
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind the api port");
+        let addr = listener.local_addr().expect("api address");
+        self.api_url = format!("http://{addr}");
         let cfg = ApiConfig {
             common: self.env.common(),
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: addr,
             max_body_bytes: 1024 * 1024,
+            public_url: self.api_url.clone(),
+            twilio_auth_token: Secret::new(TWILIO_AUTH_TOKEN.into()),
         };
         let shutdown = CancellationToken::new();
-        let running = pushfleet_api::serve(cfg, shutdown.clone())
+        let running = pushfleet_api::serve_on(listener, cfg, shutdown.clone())
             .await
             .expect("start the api");
-        self.api_url = format!("http://{}", running.addr);
         let api_task = running.task;
         let task = tokio::spawn(async move {
             api_task.await?;
@@ -186,11 +198,16 @@ impl TestApp {
             sender: self.sender_config(Channel::Sms),
             api_base: self.sim.base_url(),
             account_sid: "ACsim".into(),
-            auth_token: Secret::new("sim-token".into()),
+            auth_token: Secret::new(TWILIO_AUTH_TOKEN.into()),
             from: PhoneNumber::parse("+15005550006").ok(),
             messaging_service_sid: None,
-            status_callback: None,
+            status_callback: Some(self.twilio_status_url()),
         }
+    }
+
+    /// Where Twilio (the simulator) posts status callbacks: this test's api.
+    pub fn twilio_status_url(&self) -> String {
+        format!("{}{TWILIO_STATUS_PATH}", self.api_url)
     }
 
     /// Starts one service (not the API) in this process.

@@ -6,7 +6,7 @@
 mod fleet;
 mod test_env;
 
-pub use fleet::{SenderTuning, Service, TestApp};
+pub use fleet::{SenderTuning, Service, TestApp, TWILIO_AUTH_TOKEN, TWILIO_STATUS_PATH};
 pub use test_env::TestEnv;
 
 use std::future::Future;

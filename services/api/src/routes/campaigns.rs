@@ -106,6 +106,10 @@ pub struct ProgressView {
     /// Counts per delivery state: pending, retrying, sent, failed, dead.
     pub by_state: BTreeMap<String, i64>,
     pub by_channel: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Per channel, counts per status the provider reported after accepting a message
+    /// (SMS: queued, sent, delivered, undelivered, failed). Deliveries without a report
+    /// are not counted.
+    pub by_provider_status: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -147,6 +151,7 @@ impl CampaignView {
                 deferred: p.deferred,
                 by_state: p.by_state,
                 by_channel: p.by_channel,
+                by_provider_status: p.by_provider_status,
             },
         }
     }
@@ -205,7 +210,8 @@ pub async fn create_campaign(
     ))
 }
 
-/// A campaign with its progress: delivery counts per state and per channel.
+/// A campaign with its progress: delivery counts per state and per channel, and per
+/// provider-reported status per channel.
 #[utoipa::path(get, path = "/v1/campaigns/{id}",
     responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]

@@ -3,13 +3,16 @@ pub mod campaigns;
 pub mod dead_letters;
 pub mod people;
 pub mod templates;
+pub mod twilio_status;
 
 use pushfleet_store::Store;
+use std::sync::Arc;
 
 /// What every handler gets.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub twilio: Arc<twilio_status::TwilioWebhook>,
 }
 
 /// Trims a required text field; records an error when it is empty or too long.

@@ -1,5 +1,5 @@
 use crate::{BotTokenSource, TeamsConfig};
-use pushfleet_domain::{Channel, RenderedMessage, SendJob};
+use pushfleet_domain::{Channel, RenderedMessage, SendJob, TeamsFormat};
 use pushfleet_ratelimit::Quota;
 use pushfleet_sender::http_errors::{classify_status, classify_transport, http_client};
 use pushfleet_sender::{Provider, ProviderError, Receipt};
@@ -133,11 +133,7 @@ impl Provider for ConnectorProvider {
                 &conversation.conversation_id,
                 "activities",
             ]);
-        let activity = serde_json::json!({
-            "type": "message",
-            "text": message.text,
-            "textFormat": "markdown",
-        });
+        let activity = activity(message);
         let token = self.tokens.token().await?;
         let response = self
             .client
@@ -167,5 +163,70 @@ impl Provider for ConnectorProvider {
         let headers = response.headers().clone();
         let detail = response.text().await.unwrap_or_default();
         Err(classify_status(status, &headers, detail))
+    }
+}
+
+/// The Bot Framework activity for a rendered message: markdown text, or an Adaptive Card
+/// attachment for the card formats (with the text as the notification summary).
+fn activity(message: &RenderedMessage) -> serde_json::Value {
+    let styled = |style: &str, title: &str| {
+        serde_json::json!({
+            "type": "AdaptiveCard",
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "version": "1.5",
+            "body": [
+                {"type": "Container", "style": style, "bleed": true, "items": [
+                    {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium"}
+                ]},
+                {"type": "TextBlock", "text": message.text, "wrap": true}
+            ]
+        })
+    };
+    let card = match message.teams_format {
+        TeamsFormat::Message => None,
+        TeamsFormat::Idea => Some(styled("accent", "\u{1F4A1} Idea")),
+        TeamsFormat::Success => Some(styled("good", "\u{2705} Success")),
+        TeamsFormat::Important => Some(styled("attention", "\u{26A0}\u{FE0F} Important")),
+        TeamsFormat::AdaptiveCard => message.card.clone(),
+    };
+    match card {
+        None => {
+            serde_json::json!({"type": "message", "text": message.text, "textFormat": "markdown"})
+        }
+        Some(content) => serde_json::json!({
+            "type": "message",
+            "summary": message.text.chars().take(120).collect::<String>(),
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "content": content,
+            }],
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_messages_are_markdown_and_cards_are_attachments() {
+        let plain = RenderedMessage {
+            text: "Hi".into(),
+            ..Default::default()
+        };
+        assert_eq!(activity(&plain)["textFormat"], "markdown");
+        let important = RenderedMessage {
+            text: "Deadline Friday".into(),
+            teams_format: TeamsFormat::Important,
+            ..Default::default()
+        };
+        let a = activity(&important);
+        let card = &a["attachments"][0];
+        assert_eq!(
+            card["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
+        assert_eq!(card["content"]["body"][0]["style"], "attention");
+        assert_eq!(card["content"]["body"][1]["text"], "Deadline Friday");
     }
 }

@@ -24,4 +24,4 @@ pub use provider_status::{ProviderStatus, UnknownProviderStatus};
 pub use recipient::{Recipient, TeamsConversationRef};
 pub use send_window::{parse_time_zone, SendWindow, SendWindowError};
 pub use sms_segment_count::sms_segments;
-pub use template::{Placeholder, RenderedMessage, Template, TemplateError};
+pub use template::{Placeholder, RenderedMessage, TeamsFormat, Template, TemplateError};

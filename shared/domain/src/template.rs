@@ -61,6 +61,43 @@ impl Placeholder {
     }
 }
 
+/// How a Teams message looks (seed 001): plain text, one of three styled cards, or a card
+/// of the admin's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamsFormat {
+    #[default]
+    Message,
+    Idea,
+    Success,
+    Important,
+    AdaptiveCard,
+}
+
+impl TeamsFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TeamsFormat::Message => "message",
+            TeamsFormat::Idea => "idea",
+            TeamsFormat::Success => "success",
+            TeamsFormat::Important => "important",
+            TeamsFormat::AdaptiveCard => "adaptive_card",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            TeamsFormat::Message,
+            TeamsFormat::Idea,
+            TeamsFormat::Success,
+            TeamsFormat::Important,
+            TeamsFormat::AdaptiveCard,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
     #[error("unknown placeholder `{{{{{name}}}}}` in {field}; known: first_name, last_name, full_name, email, phone")]
@@ -69,6 +106,8 @@ pub enum TemplateError {
     Unclosed { field: &'static str, offset: usize },
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
+    #[error("card: {0}")]
+    Card(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,21 +178,63 @@ fn html_escape(s: &str) -> String {
     out
 }
 
-/// A parsed template: subject (used by e-mail), a plain-text body (every channel) and an
-/// optional HTML body (e-mail).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An Adaptive Card whose string values may hold placeholders.
+#[derive(Debug, Clone, PartialEq)]
+enum CardNode {
+    Text(Text),
+    Other(serde_json::Value),
+    Array(Vec<CardNode>),
+    Object(Vec<(String, CardNode)>),
+}
+
+impl CardNode {
+    fn parse(v: &serde_json::Value) -> Result<Self, TemplateError> {
+        Ok(match v {
+            serde_json::Value::String(s) => CardNode::Text(Text::parse("card", s)?),
+            serde_json::Value::Array(a) => {
+                CardNode::Array(a.iter().map(CardNode::parse).collect::<Result<_, _>>()?)
+            }
+            serde_json::Value::Object(o) => CardNode::Object(
+                o.iter()
+                    .map(|(k, v)| Ok((k.clone(), CardNode::parse(v)?)))
+                    .collect::<Result<_, TemplateError>>()?,
+            ),
+            other => CardNode::Other(other.clone()),
+        })
+    }
+
+    fn render(&self, r: &Recipient) -> serde_json::Value {
+        match self {
+            CardNode::Text(t) => serde_json::Value::String(t.render(r, false)),
+            CardNode::Other(v) => v.clone(),
+            CardNode::Array(a) => a.iter().map(|n| n.render(r)).collect(),
+            CardNode::Object(o) => {
+                serde_json::Value::Object(o.iter().map(|(k, n)| (k.clone(), n.render(r))).collect())
+            }
+        }
+    }
+}
+
+/// A parsed template: subject (used by e-mail), a plain-text body (every channel), an
+/// optional HTML body (e-mail), and how Teams shows it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     subject: Text,
     body: Text,
     html: Option<Text>,
+    teams_format: TeamsFormat,
+    card: Option<CardNode>,
 }
 
 /// A template rendered for one recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RenderedMessage {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    pub teams_format: TeamsFormat,
+    /// The admin's own Adaptive Card, rendered (format `adaptive_card` only).
+    pub card: Option<serde_json::Value>,
 }
 
 impl Template {
@@ -165,7 +246,41 @@ impl Template {
             subject: Text::parse("subject", subject)?,
             body: Text::parse("body", body)?,
             html: html.map(|h| Text::parse("html", h)).transpose()?,
+            teams_format: TeamsFormat::Message,
+            card: None,
         })
+    }
+
+    /// Sets how Teams shows the message. `adaptive_card` needs a card (an object with
+    /// `"type": "AdaptiveCard"`); the other formats take none.
+    pub fn with_teams(
+        mut self,
+        format: TeamsFormat,
+        card: Option<&serde_json::Value>,
+    ) -> Result<Self, TemplateError> {
+        self.card = match (format, card) {
+            (TeamsFormat::AdaptiveCard, Some(c)) => {
+                if c.get("type").and_then(|t| t.as_str()) != Some("AdaptiveCard") {
+                    return Err(TemplateError::Card(
+                        "must be an object with \"type\": \"AdaptiveCard\"".into(),
+                    ));
+                }
+                Some(CardNode::parse(c)?)
+            }
+            (TeamsFormat::AdaptiveCard, None) => {
+                return Err(TemplateError::Card(
+                    "the adaptive_card format needs a card".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(TemplateError::Card(
+                    "a card is only used with the adaptive_card format".into(),
+                ))
+            }
+            (_, None) => None,
+        };
+        self.teams_format = format;
+        Ok(self)
     }
 
     pub fn render(&self, r: &Recipient) -> RenderedMessage {
@@ -173,6 +288,8 @@ impl Template {
             subject: self.subject.render(r, false),
             text: self.body.render(r, false),
             html: self.html.as_ref().map(|h| h.render(r, true)),
+            teams_format: self.teams_format,
+            card: self.card.as_ref().map(|c| c.render(r)),
         }
     }
 }
@@ -217,6 +334,51 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("{{nickname}}"));
+    }
+
+    #[test]
+    fn cards_are_rendered_with_placeholders_in_string_values() {
+        let card = serde_json::json!({
+            "type": "AdaptiveCard", "version": "1.5",
+            "body": [{"type": "TextBlock", "text": "Hi {{first_name}}", "wrap": true}],
+            "actions": [{"type": "Action.OpenUrl", "title": "Open", "url": "https://x.test/?u={{email}}"}]
+        });
+        let t = Template::parse("", "Hi {{first_name}}", None)
+            .and_then(|t| t.with_teams(TeamsFormat::AdaptiveCard, Some(&card)))
+            .expect("valid card template");
+        let m = t.render(&ada());
+        let rendered = m.card.expect("a card");
+        assert_eq!(rendered["body"][0]["text"], "Hi Ada");
+        assert_eq!(rendered["body"][0]["wrap"], true);
+        assert_eq!(
+            rendered["actions"][0]["url"],
+            "https://x.test/?u=ada@example.org"
+        );
+        assert_eq!(m.teams_format, TeamsFormat::AdaptiveCard);
+    }
+
+    #[test]
+    fn card_mistakes_are_errors() {
+        let t = || Template::parse("", "Hi", None).expect("valid");
+        let not_a_card = serde_json::json!({"type": "Poster"});
+        assert!(matches!(
+            t().with_teams(TeamsFormat::AdaptiveCard, Some(&not_a_card)),
+            Err(TemplateError::Card(_))
+        ));
+        assert!(matches!(
+            t().with_teams(TeamsFormat::AdaptiveCard, None),
+            Err(TemplateError::Card(_))
+        ));
+        let card = serde_json::json!({"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "{{nickname}}"}]});
+        assert!(matches!(
+            t().with_teams(TeamsFormat::AdaptiveCard, Some(&card)),
+            Err(TemplateError::UnknownPlaceholder { field: "card", .. })
+        ));
+        assert!(matches!(
+            t().with_teams(TeamsFormat::Idea, Some(&card)),
+            Err(TemplateError::Card(_))
+        ));
+        assert!(t().with_teams(TeamsFormat::Important, None).is_ok());
     }
 
     #[test]

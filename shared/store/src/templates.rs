@@ -1,6 +1,6 @@
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use pushfleet_domain::{Template, TemplateError};
+use pushfleet_domain::{TeamsFormat, Template, TemplateError};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -9,6 +9,8 @@ pub struct NewTemplate {
     pub subject: String,
     pub body: String,
     pub html: Option<String>,
+    pub teams_format: TeamsFormat,
+    pub card: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -18,35 +20,46 @@ pub struct StoredTemplate {
     pub subject: String,
     pub body: String,
     pub html: Option<String>,
+    pub teams_format: String,
+    pub card: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }
 
 impl StoredTemplate {
+    pub fn teams_format(&self) -> TeamsFormat {
+        TeamsFormat::parse(&self.teams_format).unwrap_or_default()
+    }
+
     pub fn parse(&self) -> Result<Template, TemplateError> {
-        Template::parse(&self.subject, &self.body, self.html.as_deref())
+        Template::parse(&self.subject, &self.body, self.html.as_deref())?
+            .with_teams(self.teams_format(), self.card.as_ref())
     }
 }
 
+const TEMPLATE_COLUMNS: &str = "id, name, subject, body, html, teams_format, card, created_at";
+
 impl Store {
     pub async fn create_template(&self, t: &NewTemplate) -> Result<StoredTemplate, StoreError> {
-        let row = sqlx::query_as::<_, StoredTemplate>(
-            "INSERT INTO templates (id, name, subject, body, html) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id, name, subject, body, html, created_at",
-        )
+        let row = sqlx::query_as::<_, StoredTemplate>(&format!(
+            "INSERT INTO templates (id, name, subject, body, html, teams_format, card)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TEMPLATE_COLUMNS}"
+        ))
         .bind(Uuid::now_v7())
         .bind(&t.name)
         .bind(&t.subject)
         .bind(&t.body)
         .bind(&t.html)
+        .bind(t.teams_format.as_str())
+        .bind(&t.card)
         .fetch_one(self.pool())
         .await?;
         Ok(row)
     }
 
     pub async fn get_template(&self, id: Uuid) -> Result<StoredTemplate, StoreError> {
-        sqlx::query_as::<_, StoredTemplate>(
-            "SELECT id, name, subject, body, html, created_at FROM templates WHERE id = $1",
-        )
+        sqlx::query_as::<_, StoredTemplate>(&format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?

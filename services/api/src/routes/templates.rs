@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use pushfleet_domain::{Template, TemplateError};
+use pushfleet_domain::{TeamsFormat, Template, TemplateError};
 use pushfleet_store::{NewTemplate, StoredTemplate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,6 +24,13 @@ pub struct CreateTemplate {
     pub body: String,
     /// Optional HTML body for e-mail; placeholder values are HTML-escaped.
     pub html: Option<String>,
+    /// How Teams shows it: `message` (default), `idea`, `success`, `important` (styled cards
+    /// around the body) or `adaptive_card` (then `card` is required).
+    #[schema(value_type = Option<String>)]
+    pub teams_format: Option<TeamsFormat>,
+    /// An Adaptive Card (`"type": "AdaptiveCard"`); its string values may use placeholders.
+    #[schema(value_type = Option<Object>)]
+    pub card: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -33,17 +40,24 @@ pub struct TemplateView {
     pub subject: String,
     pub body: String,
     pub html: Option<String>,
+    #[schema(value_type = String)]
+    pub teams_format: TeamsFormat,
+    #[schema(value_type = Option<Object>)]
+    pub card: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<StoredTemplate> for TemplateView {
     fn from(t: StoredTemplate) -> Self {
+        let teams_format = t.teams_format();
         Self {
             id: t.id,
             name: t.name,
             subject: t.subject,
             body: t.body,
+            teams_format,
             html: t.html,
+            card: t.card,
             created_at: t.created_at,
         }
     }
@@ -54,6 +68,7 @@ fn template_error(e: TemplateError) -> FieldError {
         TemplateError::UnknownPlaceholder { field, .. }
         | TemplateError::Unclosed { field, .. }
         | TemplateError::Empty { field } => (*field).to_owned(),
+        TemplateError::Card(_) => "card".to_owned(),
     };
     FieldError {
         field,
@@ -71,7 +86,10 @@ pub async fn create_template(
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
     let mut errors = Vec::new();
     let name = required_text(&mut errors, "name".into(), &body.name, 200);
-    if let Err(e) = Template::parse(&body.subject, &body.body, body.html.as_deref()) {
+    let teams_format = body.teams_format.unwrap_or_default();
+    if let Err(e) = Template::parse(&body.subject, &body.body, body.html.as_deref())
+        .and_then(|t| t.with_teams(teams_format, body.card.as_ref()))
+    {
         errors.push(template_error(e));
     }
     ApiError::check(errors)?;
@@ -82,6 +100,8 @@ pub async fn create_template(
             subject: body.subject,
             body: body.body,
             html: body.html,
+            teams_format,
+            card: body.card,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(stored.into())))

@@ -26,6 +26,7 @@ pub fn message() -> RenderedMessage {
         subject: "Hello Ada".into(),
         text: "Hello Ada, plain.".into(),
         html: Some("<p>Hello <b>Ada</b></p>".into()),
+        ..Default::default()
     }
 }
 

@@ -112,6 +112,7 @@ impl Provider for SendGridProvider {
                 .map(str::to_owned);
             return Ok(Receipt {
                 provider_message_id,
+                ..Default::default()
             });
         }
         let headers = response.headers().clone();

@@ -157,6 +157,7 @@ impl Provider for SmtpProvider {
         match sent {
             Ok(_) => Ok(Receipt {
                 provider_message_id: Some(message_id),
+                ..Default::default()
             }),
             Err(e) => Err(classify(&e)),
         }

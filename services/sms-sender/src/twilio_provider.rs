@@ -97,6 +97,7 @@ impl Provider for TwilioProvider {
                 .map_err(|e| ProviderError::transient(format!("unreadable Twilio answer: {e}")))?;
             return Ok(Receipt {
                 provider_message_id: Some(body.sid),
+                ..Default::default()
             });
         }
         let headers = response.headers().clone();

@@ -10,6 +10,10 @@ use serde::Deserialize;
 /// conversation stored on the person.
 pub struct ConnectorProvider {
     client: reqwest::Client,
+    app_id: String,
+    /// Conversations this replica created, by service URL and user, so a second message to
+    /// the same user does not create another before the first outcome is stored.
+    created: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
     tokens: BotTokenSource,
     graph_tokens: BotTokenSource,
     graph_base: String,
@@ -45,10 +49,80 @@ impl ConnectorProvider {
         );
         Ok(Self {
             client,
+            app_id: cfg.app_id.clone(),
+            created: Default::default(),
             tokens,
             graph_tokens,
             graph_base: cfg.graph_base.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// `POST {serviceUrl}/v3/conversations`: the 1:1 conversation with a user known only by
+    /// id (the Bot Framework returns the existing one if there is one).
+    #[tracing::instrument(skip(self, service_url), name = "create_conversation")]
+    async fn create_conversation(
+        &self,
+        service_url: &str,
+        user: &str,
+        tenant: &str,
+    ) -> Result<String, ProviderError> {
+        let key = (service_url.to_owned(), user.to_owned());
+        if let Some(id) = self.lock_created().get(&key) {
+            return Ok(id.clone());
+        }
+        let mut url = reqwest::Url::parse(service_url)
+            .map_err(|e| ProviderError::permanent(format!("invalid serviceUrl: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::permanent("serviceUrl cannot hold a path"))?
+            .pop_if_empty()
+            .extend(["v3", "conversations"]);
+        let member = if user.starts_with("29:") {
+            user.to_owned()
+        } else {
+            format!("29:{user}")
+        };
+        let body = serde_json::json!({
+            "bot": {"id": format!("28:{}", self.app_id)},
+            "members": [{"id": member}],
+            "channelData": {"tenant": {"id": tenant}},
+            "isGroup": false,
+        });
+        let token = self.tokens.token().await?;
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            if status == StatusCode::UNAUTHORIZED {
+                self.tokens.invalidate().await;
+            }
+            let headers = response.headers().clone();
+            let detail = response.text().await.unwrap_or_default();
+            return Err(classify_status(
+                status,
+                &headers,
+                format!("creating the conversation: {detail}"),
+            ));
+        }
+        let id = response
+            .json::<ResourceResponse>()
+            .await
+            .ok()
+            .and_then(|r| r.id)
+            .ok_or_else(|| ProviderError::transient("conversation created without an id"))?;
+        self.lock_created().insert(key, id.clone());
+        Ok(id)
+    }
+
+    fn lock_created(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), String>> {
+        self.created.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The user's availability from Graph (`Available`, `Away`, ...).
@@ -88,10 +162,11 @@ impl Provider for ConnectorProvider {
     /// and 1,800 per hour: a burst of 7 refilled at just under 0.5/s keeps all of them.
     fn recipient_limit(&self, job: &SendJob) -> Option<(String, Quota)> {
         let conversation = job.recipient.teams.as_ref()?;
-        Some((
-            format!("teams:conv:{}", conversation.conversation_id),
-            Quota::new(0.498, 7)?,
-        ))
+        let key = conversation
+            .conversation_id
+            .as_deref()
+            .or(conversation.user_id.as_deref())?;
+        Some((format!("teams:conv:{key}"), Quota::new(0.498, 7)?))
     }
 
     async fn send(
@@ -118,6 +193,24 @@ impl Provider for ConnectorProvider {
                 }
             }
         }
+        let (conversation_id, created) = match (
+            &conversation.conversation_id,
+            &conversation.user_id,
+            &conversation.tenant_id,
+        ) {
+            (Some(id), _, _) => (id.clone(), None),
+            (None, Some(user), Some(tenant)) => {
+                let id = self
+                    .create_conversation(&conversation.service_url, user, tenant)
+                    .await?;
+                (id.clone(), Some(id))
+            }
+            _ => {
+                return Err(ProviderError::permanent(
+                    "no Teams conversation, and no user and tenant id to create one",
+                ))
+            }
+        };
         let mut url = reqwest::Url::parse(&conversation.service_url).map_err(|e| {
             ProviderError::permanent(format!(
                 "invalid serviceUrl {:?}: {e}",
@@ -127,12 +220,7 @@ impl Provider for ConnectorProvider {
         url.path_segments_mut()
             .map_err(|_| ProviderError::permanent("serviceUrl cannot hold a path"))?
             .pop_if_empty()
-            .extend([
-                "v3",
-                "conversations",
-                &conversation.conversation_id,
-                "activities",
-            ]);
+            .extend(["v3", "conversations", &conversation_id, "activities"]);
         let activity = activity(message);
         let token = self.tokens.token().await?;
         let response = self
@@ -152,6 +240,7 @@ impl Provider for ConnectorProvider {
                 .unwrap_or(ResourceResponse { id: None });
             return Ok(Receipt {
                 provider_message_id: body.id,
+                new_teams_conversation: created,
             });
         }
         if status == StatusCode::UNAUTHORIZED {

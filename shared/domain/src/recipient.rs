@@ -1,12 +1,13 @@
 use crate::{EmailAddress, PhoneNumber};
 use serde::{Deserialize, Serialize};
 
-/// Where a person's Teams conversation lives: stored from the bot's install activity
-/// (or created later from the user's id).
+/// Where a person's Teams conversation lives: stored from the bot's install activity, or
+/// created by the Teams sender from the user's id and tenant on the first send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamsConversationRef {
     pub service_url: String,
-    pub conversation_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -163,6 +163,7 @@ impl<P: Provider> Worker<P> {
 
         match result {
             Ok(receipt) => Disposition::Record(Outcome {
+                new_teams_conversation: receipt.new_teams_conversation,
                 provider_message_id: receipt.provider_message_id,
                 segments: shared.provider.segments(&message),
                 ..Outcome::new(job.delivery_id, DeliveryState::Sent)

@@ -8,6 +8,8 @@ use std::time::Duration;
 pub struct Receipt {
     /// The provider's id for the message (Twilio sid, activity id, Message-ID).
     pub provider_message_id: Option<String>,
+    /// Teams: the 1:1 conversation created for this send, to store on the person.
+    pub new_teams_conversation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -31,6 +31,8 @@ pub struct Outcome {
     pub presence_miss: bool,
     /// SMS segments the message was billed as (sent SMS only).
     pub segments: Option<u32>,
+    /// Teams: a conversation created for this send, stored on the person for later sends.
+    pub new_teams_conversation: Option<String>,
 }
 
 impl Outcome {
@@ -44,6 +46,7 @@ impl Outcome {
             defer_until: None,
             presence_miss: false,
             segments: None,
+            new_teams_conversation: None,
         }
     }
 }
@@ -225,6 +228,29 @@ impl Store {
     pub async fn record_outcomes(&self, outcomes: &[Outcome]) -> Result<u64, StoreError> {
         if outcomes.is_empty() {
             return Ok(0);
+        }
+        let created: Vec<(i64, &str)> = outcomes
+            .iter()
+            .filter_map(|o| Some((o.delivery_id, o.new_teams_conversation.as_deref()?)))
+            .collect();
+        if !created.is_empty() {
+            // Before the outcome: a crash in between re-creates (the same) conversation,
+            // never loses it.
+            let ids: Vec<i64> = created.iter().map(|(id, _)| *id).collect();
+            let convs: Vec<&str> = created.iter().map(|(_, c)| *c).collect();
+            sqlx::query(
+                "UPDATE people p
+                 SET teams_conversation = p.teams_conversation
+                         || jsonb_build_object('conversation_id', u.conv),
+                     updated_at = now()
+                 FROM UNNEST($1::bigint[], $2::text[]) AS u(id, conv)
+                 JOIN deliveries d ON d.id = u.id
+                 WHERE p.id = d.person_id",
+            )
+            .bind(&ids)
+            .bind(&convs)
+            .execute(self.pool())
+            .await?;
         }
         let ids: Vec<i64> = outcomes.iter().map(|o| o.delivery_id).collect();
         let states: Vec<&str> = outcomes.iter().map(|o| o.state.as_str()).collect();

@@ -40,7 +40,9 @@ pub struct PersonInput {
 #[serde(deny_unknown_fields)]
 pub struct TeamsInput {
     pub service_url: String,
-    pub conversation_id: String,
+    /// The 1:1 conversation; when absent, the Teams sender creates it from `user_id` and
+    /// `tenant_id` on the first send.
+    pub conversation_id: Option<String>,
     pub user_id: Option<String>,
     pub tenant_id: Option<String>,
 }
@@ -107,14 +109,29 @@ fn parse_person(i: usize, p: PersonInput, errors: &mut Vec<FieldError>) -> Optio
         if !url_ok {
             err("teams.service_url", "must be an http(s) URL".into());
         }
-        if t.conversation_id.trim().is_empty() {
-            err("teams.conversation_id", "must not be empty".into());
+        let trimmed = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (conversation, user, tenant) = (
+            trimmed(&t.conversation_id),
+            trimmed(&t.user_id),
+            trimmed(&t.tenant_id),
+        );
+        let reachable = conversation.is_some() || (user.is_some() && tenant.is_some());
+        if !reachable {
+            err(
+                "teams.conversation_id",
+                "give the conversation id, or the user id and tenant id to create it".into(),
+            );
         }
-        (url_ok && !t.conversation_id.trim().is_empty()).then(|| TeamsConversationRef {
+        (url_ok && reachable).then(|| TeamsConversationRef {
             service_url: t.service_url,
-            conversation_id: t.conversation_id.trim().to_owned(),
-            user_id: t.user_id,
-            tenant_id: t.tenant_id,
+            conversation_id: conversation,
+            user_id: user,
+            tenant_id: tenant,
         })
     });
     let time_zone = p.time_zone.unwrap_or_else(|| "UTC".into());

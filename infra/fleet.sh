@@ -12,6 +12,9 @@ PF_USE_SAVED_ENV=1
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/lib.sh"
 
 PROFILE="${PF_PROFILE:-debug}"
+# The simulator posts Twilio status callbacks here (signed with its auth token, which is
+# the api's default), so the local fleet exercises the whole SMS status path.
+export TWILIO_STATUS_CALLBACK="${TWILIO_STATUS_CALLBACK:-http://127.0.0.1:8080/v1/webhooks/twilio/status}"
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE"
 RUN_DIR="$PUSHFLEET_HOME/run"
 LOG_DIR="$PUSHFLEET_HOME/logs"

@@ -47,12 +47,17 @@ async fn sends_spread_over_the_working_hours_and_none_goes_early() {
         .and_then(|s| s.parse().ok())
         .expect("id");
 
-    // Evaluated at once, but every send waits for its time.
-    let view = pushfleet_testkit::eventually("evaluation", Duration::from_secs(10), || async {
-        let (_, v) = app.get(&format!("/v1/campaigns/{id}")).await;
-        (v["progress"]["total"] == 20).then_some(v)
+    // Evaluated at once (every delivery given a due time), but every send waits for it.
+    let pool = app.env.store.pool().clone();
+    pushfleet_testkit::eventually("due times assigned", Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE due_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (n == 20).then_some(())
     })
     .await;
+    let (_, view) = app.get(&format!("/v1/campaigns/{id}")).await;
     if Utc::now() < window_start {
         assert_eq!(view["progress"]["deferred"], 20, "{view}");
     }

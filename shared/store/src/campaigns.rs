@@ -139,8 +139,10 @@ impl Store {
     }
 
     pub async fn campaign_progress(&self, id: Uuid) -> Result<CampaignProgress, StoreError> {
-        let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT channel, state, provider_status, count(*) FROM deliveries
+        let rows: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT channel, state, provider_status, count(*),
+                    count(*) FILTER (WHERE due_at > now()) AS deferred
+             FROM deliveries
              WHERE campaign_id = $1
              GROUP BY channel, state, provider_status",
         )
@@ -148,15 +150,12 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let mut progress = CampaignProgress::default();
-        progress.deferred = sqlx::query_scalar(
-            "SELECT count(*) FROM deliveries
-             WHERE campaign_id = $1 AND state IN ('pending', 'retrying') AND due_at > now()",
-        )
-        .bind(id)
-        .fetch_one(self.pool())
-        .await?;
-        for (channel, state, provider_status, n) in rows {
+        for (channel, state, provider_status, n, deferred) in rows {
             progress.total += n;
+            // Only open deliveries can be waiting for a due time.
+            if state == "pending" || state == "retrying" {
+                progress.deferred += deferred;
+            }
             *progress.by_state.entry(state.clone()).or_default() += n;
             *progress
                 .by_channel

@@ -127,7 +127,7 @@ fn parse_person(i: usize, p: PersonInput, errors: &mut Vec<FieldError>) -> Optio
                 "give the conversation id, or the user id and tenant id to create it".into(),
             );
         }
-        (url_ok && reachable).then(|| TeamsConversationRef {
+        (url_ok && reachable).then_some(TeamsConversationRef {
             service_url: t.service_url,
             conversation_id: conversation,
             user_id: user,

@@ -170,7 +170,11 @@ impl Evaluator {
             // commit: its jobs may already be queued, so the senders must check first.
             let batch = self
                 .store
-                .claim_unpublished(campaign_id, self.cfg.publish_batch, redelivered)
+                .claim_unpublished(
+                    campaign_id,
+                    self.cfg.publish_batch,
+                    redelivered || expansion.evaluated_before,
+                )
                 .await?;
             if batch.jobs.is_empty() {
                 return Ok(published);

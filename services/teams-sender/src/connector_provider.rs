@@ -115,7 +115,12 @@ impl ConnectorProvider {
             .ok()
             .and_then(|r| r.id)
             .ok_or_else(|| ProviderError::transient("conversation created without an id"))?;
-        self.lock_created().insert(key, id.clone());
+        let mut created = self.lock_created();
+        // The id is stored on the person too; this cache only bridges the gap until then.
+        if created.len() >= 10_000 {
+            created.clear();
+        }
+        created.insert(key, id.clone());
         Ok(id)
     }
 

@@ -38,6 +38,9 @@ pub struct FleetLimiter {
     state: Mutex<State>,
     smoothing: DefaultDirectRateLimiter,
     fallback: DefaultDirectRateLimiter,
+    /// One task books a batch at a time; the others wait and use it, instead of each
+    /// booking (and discarding) a batch of its own.
+    reserving: tokio::sync::Mutex<()>,
 }
 
 fn governor_quota(q: Quota) -> governor::Quota {
@@ -69,6 +72,7 @@ impl FleetLimiter {
             quota,
             batch,
             state: Mutex::new(State::default()),
+            reserving: tokio::sync::Mutex::new(()),
             smoothing: DefaultDirectRateLimiter::direct(governor_quota(quota)),
             fallback: DefaultDirectRateLimiter::direct(governor_quota(fallback)),
         }
@@ -119,6 +123,10 @@ impl FleetLimiter {
                 Step::Sleep(until) => tokio::time::sleep_until(until).await,
                 Step::UseAt(at) => {
                     tokio::time::sleep_until(at).await;
+                    // A 429 while this task slept voids its slot: wait for the pause instead.
+                    if self.lock().paused_until.is_some_and(|u| u > Instant::now()) {
+                        continue;
+                    }
                     self.smooth(cost).await;
                     return;
                 }
@@ -127,6 +135,14 @@ impl FleetLimiter {
                     return;
                 }
                 Step::Reserve => {
+                    let _booking = self.reserving.lock().await;
+                    // Someone may have booked a batch while this task waited for the lock.
+                    let refilled = self.lock().bank.as_ref().is_some_and(|b| {
+                        b.remaining >= cost && b.next_slot + interval >= Instant::now()
+                    });
+                    if refilled {
+                        continue;
+                    }
                     let n = self.batch.max(cost);
                     match self.redis.reserve(&self.key, self.quota, n).await {
                         Ok(Reservation::Granted { first_in }) => {
@@ -152,6 +168,8 @@ impl FleetLimiter {
 
     /// A provider answered 429: stop this key everywhere for at least `duration`.
     pub async fn pause(&self, duration: Duration) {
+        // Bounded so that no provider answer can stop a key for days or overflow a clock.
+        let duration = duration.min(Duration::from_secs(3600));
         {
             let mut st = self.lock();
             let until = Instant::now() + duration;

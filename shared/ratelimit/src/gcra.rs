@@ -49,9 +49,10 @@ pub enum Reservation {
 }
 
 /// GCRA with reservations, atomic in Lua and on Redis's clock (replicas' clocks do not
-/// matter). Slot k (1-based) of a reservation conforms at max(tat, now) + k*interval -
-/// tolerance; booked slots are never handed out twice, so however many replicas call at
-/// once, the slots they use conform to one GCRA schedule.
+/// matter). With tat = max(TAT, now), slot k (0-based) of a reservation conforms at
+/// tat + k*interval - tolerance, and TAT moves on by n intervals; booked slots are never
+/// handed out twice, so however many replicas call at once, the slots they use conform to
+/// one GCRA schedule: at most `burst` at once, `burst + rate * t` in any window t.
 const RESERVE: &str = r#"
 local pause = redis.call('PTTL', KEYS[2])
 if pause > 0 then return {0, pause} end
@@ -62,7 +63,7 @@ local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local first = tat + interval - tolerance - now
+local first = tat - tolerance - now
 if first < 0 then first = 0 end
 local new_tat = tat + interval * n
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)

@@ -32,10 +32,10 @@ impl SenderConfig {
         // GCRA lets `burst + rate * T` through in any window T: the defaults keep that under
         // the provider's own limit for T = 1 s.
         let (default_rate, default_burst) = match channel {
-            // Bot Framework: 50 requests/s per app per tenant; 45 + 5 = 50.
-            Channel::Teams => (45.0, 5),
-            // A short code or messaging service; a long code needs RATE_LIMIT_PER_SECOND=1.
-            Channel::Sms => (90.0, 10),
+            // Bot Framework: 50 requests/s per app per tenant; 45 + 4 leaves room for jitter.
+            Channel::Teams => (45.0, 4),
+            // A short code (100 segments/s); a long code needs RATE_LIMIT_PER_SECOND=1.
+            Channel::Sms => (90.0, 5),
             Channel::Email => (500.0, 10),
         };
         let per_second: f64 = env_or("RATE_LIMIT_PER_SECOND", default_rate)?;

@@ -288,8 +288,10 @@ fn fail(job: &SendJob, state: DeliveryState, reason: String) -> Disposition {
 /// A retry too far ahead for the delay queues: recorded with its due time, and published
 /// again by the scheduler when it comes.
 fn defer(job: &SendJob, reason: String, wait: Duration) -> Disposition {
-    let until =
-        chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+    let until = chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+        .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::hours(1));
     Disposition::Record(Outcome {
         error: Some(reason),
         defer_until: Some(until),

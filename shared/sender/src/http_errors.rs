@@ -6,6 +6,10 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::time::Duration;
 
+/// The longest `Retry-After` we honour: a provider asking for more is capped, not obeyed
+/// for days (and absurd values cannot overflow time arithmetic).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// `Retry-After` in seconds (the form these providers use); an HTTP date is ignored.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
@@ -16,7 +20,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
 }
 
 /// Throttling, precondition races and server-side trouble are worth a retry; other 4xx are
@@ -66,6 +70,13 @@ mod tests {
             }
             other => panic!("expected transient, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_absurd_retry_after_is_capped() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("1e300"));
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl OutcomeRecorder {
         (Self { tx }, task)
     }
 
-    /// Returns true once the outcome is committed, false if it could not be written.
+    /// Returns true once the outcome is committed; false only if the writer is gone.
     pub(crate) async fn record(&self, outcome: Outcome) -> bool {
         let (done_tx, done_rx) = oneshot::channel();
         if self.tx.send((outcome, done_tx)).await.is_err() {
@@ -56,19 +56,23 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>, batch: usize
     }
 }
 
-/// Rides out a short database outage (a failover, a restart): about 30 s of retries before
-/// giving up, after which the jobs are requeued and their outcome is written on redelivery.
+/// Keeps trying until the outcome is committed. Giving up would be worse than waiting: the
+/// provider call has been made, and a requeued job would find the delivery still pending
+/// and send it again. While Postgres is down the jobs stay unacked; only a crash of this
+/// process reopens the (documented) repeat window.
 async fn write_with_retries(store: &Store, outcomes: &[Outcome]) -> bool {
     let mut backoff = Duration::from_millis(100);
-    for attempt in 1..=10 {
+    let mut attempt: u64 = 0;
+    loop {
+        attempt += 1;
         match store.record_outcomes(outcomes).await {
             Ok(_) => return true,
             Err(e) => {
-                tracing::warn!(error = %e, attempt, count = outcomes.len(), "recording outcomes failed");
+                tracing::warn!(error = %e, attempt, count = outcomes.len(), "recording outcomes failed; retrying");
+                metrics::counter!("pushfleet_outcome_write_retries_total").increment(1);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
-    false
 }

@@ -15,6 +15,8 @@ pub struct Expansion {
     pub inserted: u64,
     /// Rows written as failed at once because the person has no address on that channel.
     pub unreachable: u64,
+    /// An earlier evaluation of this campaign got this far: its send jobs may be queued.
+    pub evaluated_before: bool,
 }
 
 /// The result of one send attempt, recorded by a sender.
@@ -127,12 +129,14 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn expand_campaign(&self, campaign_id: Uuid) -> Result<Expansion, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let campaign: Option<(Uuid, Vec<String>)> =
-            sqlx::query_as("SELECT audience_id, channels FROM campaigns WHERE id = $1 FOR UPDATE")
+        let campaign: Option<(Uuid, Vec<String>, bool)> = sqlx::query_as(
+            "SELECT audience_id, channels, evaluated_at IS NOT NULL FROM campaigns WHERE id = $1 FOR UPDATE",
+        )
                 .bind(campaign_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let (audience_id, channels) = campaign.ok_or(StoreError::NotFound("campaign"))?;
+        let (audience_id, channels, evaluated_before) =
+            campaign.ok_or(StoreError::NotFound("campaign"))?;
         let rows: Vec<(String,)> = sqlx::query_as(
             "INSERT INTO deliveries (campaign_id, person_id, channel, state, last_error)
              SELECT $1, p.id, ch,
@@ -167,6 +171,7 @@ impl Store {
         Ok(Expansion {
             inserted: rows.len() as u64,
             unreachable,
+            evaluated_before,
         })
     }
 

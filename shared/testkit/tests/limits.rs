@@ -11,8 +11,8 @@ use std::time::Duration;
 async fn three_teams_replicas_stay_within_the_apps_50_per_second() {
     let sim = SimConfig::ephemeral().with_real_limits();
     let mut app = TestApp::spawn_with_sim(&[Service::Scheduler, Service::Evaluator], sim).await;
-    // The production default for Teams: 45/s with a burst of 5, at most 50 in any second.
-    app.sender_tuning.quota = Quota::new(45.0, 5);
+    // The production default for Teams: 45/s with a burst of 4, at most 49 in any second.
+    app.sender_tuning.quota = Quota::new(45.0, 4);
     for replica in 0..3 {
         app.start_replica(Service::TeamsSender, replica).await;
     }

@@ -2,8 +2,8 @@ use crate::EvaluatorConfig;
 use anyhow::Context;
 use pushfleet_domain::{EvaluateJob, SendWindow};
 use pushfleet_queue::{
-    connected_check, consume_until_shutdown, consumer_tag, BasicAckOptions, BasicNackOptions,
-    BasicRejectOptions, ConsumeSettings, Delivery, OutgoingMessage, Publisher, Topology,
+    connected_check, consume_until_shutdown, consumer_tag, settle, ConsumeSettings, Delivery,
+    OutgoingMessage, Publisher, Topology,
 };
 use pushfleet_store::{Store, StoreError};
 use pushfleet_telemetry::{serve_admin, Readiness};
@@ -83,10 +83,7 @@ impl Evaluator {
             Ok(j) => j,
             Err(e) => {
                 tracing::error!(error = %e, "malformed evaluate job; dead-lettering it");
-                let _ = delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await;
+                settle::reject(&delivery).await;
                 return;
             }
         };
@@ -95,11 +92,11 @@ impl Evaluator {
             match self.evaluate(job.campaign_id, delivery.redelivered).await {
                 Ok(published) => {
                     tracing::info!(published, "campaign evaluated");
-                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                    settle::ack(&delivery).await;
                 }
                 Err(EvaluateError::Store(StoreError::NotFound(what))) => {
                     tracing::error!(what, "evaluate job for a missing campaign; dropping it");
-                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                    settle::ack(&delivery).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "evaluation not finished; requeueing");
@@ -107,13 +104,7 @@ impl Evaluator {
                         // Keeps a failing dependency from becoming a hot redelivery loop.
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
-                    let _ = delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await;
+                    settle::requeue(&delivery).await;
                 }
             }
         }

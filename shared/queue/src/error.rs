@@ -6,4 +6,6 @@ pub enum QueueError {
     Nacked { index: usize },
     #[error("message {index} of the batch was returned as unroutable")]
     Unroutable { index: usize },
+    #[error("no answer from the broker within {0:?}")]
+    Timeout(std::time::Duration),
 }

@@ -5,6 +5,7 @@ mod broker;
 mod consumer;
 mod error;
 mod publisher;
+pub mod settle;
 mod topology;
 
 pub use broker::Broker;

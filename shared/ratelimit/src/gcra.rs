@@ -86,13 +86,16 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub async fn connect(url: &str, namespace: &str) -> Result<Self, RateLimitError> {
+    /// A limiter that connects on first use and reconnects after errors. It does not wait
+    /// for Redis: a sender must start and run on its fallback share while Redis is down.
+    /// Fails only on an invalid URL.
+    pub fn new(url: &str, namespace: &str) -> Result<Self, RateLimitError> {
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self {
             conn,
             namespace: namespace.to_owned(),

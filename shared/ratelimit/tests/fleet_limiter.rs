@@ -11,9 +11,7 @@ async fn replicas(n: usize, quota: Quota) -> Vec<Arc<FleetLimiter>> {
     let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
     let mut out = Vec::new();
     for _ in 0..n {
-        let redis = RateLimiter::connect(&url, &namespace)
-            .await
-            .expect("Redis: is infra/up.sh running?");
+        let redis = RateLimiter::new(&url, &namespace).expect("a valid Redis URL");
         out.push(Arc::new(FleetLimiter::new(redis, "acct", quota, 0.25)));
     }
     out

@@ -4,10 +4,7 @@ use crate::presence_retry::{next_try, ROUNDS};
 use crate::template_cache::{TemplateCache, TemplateLoadError};
 use crate::{Provider, ProviderError, SenderConfig};
 use pushfleet_domain::{DeliveryState, SendJob};
-use pushfleet_queue::{
-    BasicAckOptions, BasicNackOptions, BasicRejectOptions, Delivery, OutgoingMessage, Publisher,
-    Topology, REASON_HEADER,
-};
+use pushfleet_queue::{settle, Delivery, OutgoingMessage, Publisher, Topology, REASON_HEADER};
 use pushfleet_ratelimit::{FleetLimiter, RateLimiter};
 use pushfleet_store::{Outcome, Store, StoreError};
 use std::sync::Arc;
@@ -54,10 +51,7 @@ impl<P: Provider> Worker<P> {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(error = %e, "malformed send job; dead-lettering it");
-                let _ = delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await;
+                settle::reject(&delivery).await;
                 return;
             }
         };
@@ -87,7 +81,7 @@ impl<P: Provider> Worker<P> {
                         metrics::counter!("pushfleet_sender_outcomes_total",
                             "channel" => P::CHANNEL.as_str(), "outcome" => state.as_str())
                         .increment(1);
-                        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                        settle::ack(&delivery).await;
                     } else {
                         requeue(&delivery, "outcome could not be recorded").await;
                     }
@@ -96,7 +90,7 @@ impl<P: Provider> Worker<P> {
                     tracing::info!("already final; not sending again");
                     metrics::counter!("pushfleet_sender_skipped_total", "channel" => P::CHANNEL.as_str())
                         .increment(1);
-                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                    settle::ack(&delivery).await;
                 }
                 Disposition::Requeue(reason) => requeue(&delivery, &reason).await,
             }
@@ -303,11 +297,5 @@ async fn requeue(delivery: &Delivery, reason: &str) {
     tracing::warn!(reason, "requeueing job");
     // A short pause so that a dependency outage does not turn into a hot redelivery loop.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = delivery
-        .acker
-        .nack(BasicNackOptions {
-            requeue: true,
-            ..Default::default()
-        })
-        .await;
+    settle::requeue(delivery).await;
 }

@@ -24,9 +24,8 @@ pub async fn run_sender<P: Provider>(
     let store = Store::connect(common.database_url.expose(), common.db_pool_size)
         .await
         .context("connecting to Postgres")?;
-    let limiter = RateLimiter::connect(common.redis_url.expose(), &common.namespace)
-        .await
-        .context("connecting to Redis")?;
+    let limiter = RateLimiter::new(common.redis_url.expose(), &common.namespace)
+        .context("invalid REDIS_URL")?;
     let topology = Topology::new(common.namespace.clone());
     let connected = Arc::new(AtomicBool::new(false));
 

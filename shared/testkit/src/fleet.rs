@@ -1,4 +1,4 @@
-use crate::{eventually, TestEnv};
+use crate::{Servers, TestEnv};
 use pushfleet_api::ApiConfig;
 use pushfleet_config::Secret;
 use pushfleet_domain::{Channel, PhoneNumber};
@@ -57,6 +57,8 @@ impl Service {
 #[derive(Debug, Clone)]
 pub struct SenderTuning {
     pub quota: Option<Quota>,
+    /// `RATE_LIMIT_FALLBACK_SHARE`: the part of the quota used while Redis is down.
+    pub fallback_share: f64,
     pub retry: RetryPolicy,
     pub concurrency: usize,
 }
@@ -65,6 +67,7 @@ impl Default for SenderTuning {
     fn default() -> Self {
         Self {
             quota: None,
+            fallback_share: 0.25,
             retry: RetryPolicy {
                 max_attempts: 3,
                 base_backoff: Duration::from_millis(500),
@@ -105,7 +108,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with_sim(services: &[Service], sim_config: SimConfig) -> TestApp {
-        let env = TestEnv::new().await;
+        Self::spawn_on(&Servers::shared(), services, sim_config).await
+    }
+
+    /// The fleet on the given servers, e.g. private ones that the test restarts.
+    pub async fn spawn_on(
+        servers: &Servers,
+        services: &[Service],
+        sim_config: SimConfig,
+    ) -> TestApp {
+        let env = TestEnv::with_servers(servers).await;
         let sim_shutdown = CancellationToken::new();
         let sim = simulator::start(sim_config, sim_shutdown.clone())
             .await
@@ -163,7 +175,7 @@ impl TestApp {
             concurrency: self.sender_tuning.concurrency,
             quota: self.sender_tuning.quota,
             rate_limit_key: format!("{channel}:test"),
-            fallback_share: 0.25,
+            fallback_share: self.sender_tuning.fallback_share,
             retry: self.sender_tuning.retry,
             outcome_batch: 100,
             outcome_flush: Duration::from_millis(10),
@@ -388,13 +400,20 @@ impl TestApp {
             .expect("campaign id")
     }
 
-    /// Waits until the campaign reports `completed`, and returns its view.
+    /// Waits until the campaign reports `completed`, and returns its view. On timeout the
+    /// panic shows the last view, i.e. where the campaign got stuck.
     pub async fn wait_for_completion(&self, campaign: Uuid, timeout: Duration) -> Value {
-        eventually("campaign completion", timeout, || async {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
             let (status, view) = self.get(&format!("/v1/campaigns/{campaign}")).await;
-            (status == 200 && view["status"] == "completed").then_some(view)
-        })
-        .await
+            if status == 200 && view["status"] == "completed" {
+                return view;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("campaign {campaign} not completed after {timeout:?}; last view: {view}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops everything, the simulator last.

@@ -4,9 +4,13 @@
 //! `infra/up.sh` started.
 
 mod fleet;
+pub mod private_servers;
+mod servers;
 mod test_env;
 
 pub use fleet::{SenderTuning, Service, TestApp, TWILIO_AUTH_TOKEN, TWILIO_STATUS_PATH};
+pub use private_servers::{PrivatePostgres, PrivateRabbitMq, PrivateRedis};
+pub use servers::Servers;
 pub use test_env::TestEnv;
 
 use std::future::Future;

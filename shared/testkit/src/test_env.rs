@@ -1,3 +1,4 @@
+use crate::Servers;
 use pushfleet_config::{CommonConfig, Secret};
 use pushfleet_store::Store;
 use sqlx::{Connection, Executor, PgConnection};
@@ -16,27 +17,42 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
-    /// A fresh database with the schema applied, and a unique namespace.
+    /// A fresh database with the schema applied, and a unique namespace, on the shared
+    /// servers.
     pub async fn new() -> TestEnv {
+        Self::with_servers(&Servers::shared()).await
+    }
+
+    /// The same on the given servers (some or all of them private to the test).
+    pub async fn with_servers(servers: &Servers) -> TestEnv {
         init_test_logging();
-        let server_url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| CommonConfig::DEFAULT_DATABASE_URL.to_owned());
-        let template = ensure_template(&server_url).await;
+        let server_url = &servers.postgres_url;
         let name = format!("pf_test_{}", Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&server_url)
+        let mut admin = PgConnection::connect(server_url)
             .await
             .expect("connect to Postgres: is infra/up.sh running?");
-        create_from_template(&mut admin, &name, &template).await;
-        let database_url = with_database(&server_url, &name);
+        if servers.private_postgres {
+            // A test's own cluster holds one test database: no template to share.
+            admin
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create the test database");
+        } else {
+            let template = ensure_template(server_url).await;
+            create_from_template(&mut admin, &name, &template).await;
+        }
+        let _ = admin.close().await;
+        let database_url = with_database(server_url, &name);
         let store = Store::connect(&database_url, 20)
             .await
             .expect("connect to the test database");
+        if servers.private_postgres {
+            store.migrate().await.expect("migrate the test database");
+        }
         TestEnv {
             database_url,
-            amqp_url: std::env::var("AMQP_URL")
-                .unwrap_or_else(|_| CommonConfig::DEFAULT_AMQP_URL.to_owned()),
-            redis_url: std::env::var("REDIS_URL")
-                .unwrap_or_else(|_| CommonConfig::DEFAULT_REDIS_URL.to_owned()),
+            amqp_url: servers.amqp_url.clone(),
+            redis_url: servers.redis_url.clone(),
             namespace: format!("t{}", &Uuid::new_v4().simple().to_string()[..12]),
             store,
         }

@@ -3,7 +3,7 @@ use anyhow::Context;
 use pushfleet_domain::{EvaluateJob, SendWindow};
 use pushfleet_queue::{
     connected_check, consume_until_shutdown, consumer_tag, settle, ConsumeSettings, Delivery,
-    OutgoingMessage, Publisher, Topology,
+    Publisher, Topology,
 };
 use pushfleet_store::{Store, StoreError};
 use pushfleet_telemetry::{serve_admin, Readiness};
@@ -151,7 +151,6 @@ impl Evaluator {
         if let Some(window) = campaign.send_window {
             self.spread(campaign_id, &window.0).await?;
         }
-        let exchange = self.topology.work_exchange();
         let mut published = 0u64;
         loop {
             if self.shutdown.is_cancelled() {
@@ -170,17 +169,7 @@ impl Evaluator {
             if batch.jobs.is_empty() {
                 return Ok(published);
             }
-            let messages = batch
-                .jobs
-                .iter()
-                .map(|job| {
-                    Ok(OutgoingMessage::new(
-                        exchange.clone(),
-                        Topology::send_key(job.channel),
-                        serde_json::to_vec(job)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, serde_json::Error>>()?;
+            let messages = self.topology.send_job_messages(&batch.jobs)?;
             let n = messages.len() as u64;
             self.publisher.publish_all(messages).await?;
             batch.mark_published().await?;

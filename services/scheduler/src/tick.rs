@@ -105,17 +105,7 @@ async fn publish_due_deliveries(
         if due.jobs.is_empty() {
             return Ok(());
         }
-        let messages = due
-            .jobs
-            .iter()
-            .map(|job| {
-                Ok(OutgoingMessage::new(
-                    topology.work_exchange(),
-                    Topology::send_key(job.channel),
-                    serde_json::to_vec(job)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        let messages = topology.send_job_messages(&due.jobs)?;
         let n = messages.len() as u64;
         publisher.publish_all(messages).await?;
         due.mark_published().await?;

@@ -105,6 +105,22 @@ impl Topology {
             .unwrap_or(Self::RETRY_TIERS[Self::RETRY_TIERS.len() - 1])
     }
 
+    /// Send jobs as persistent messages to their channel's queue, in order.
+    pub fn send_job_messages(
+        &self,
+        jobs: &[pushfleet_domain::SendJob],
+    ) -> Result<Vec<crate::OutgoingMessage>, serde_json::Error> {
+        jobs.iter()
+            .map(|job| {
+                Ok(crate::OutgoingMessage::new(
+                    self.work_exchange(),
+                    Self::send_key(job.channel),
+                    serde_json::to_vec(job)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Declares everything, idempotently. Every service calls it at start, so whichever
     /// starts first creates the topology.
     pub async fn declare(&self, ch: &AmqpChannel) -> Result<(), QueueError> {

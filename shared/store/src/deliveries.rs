@@ -72,6 +72,14 @@ impl PublishBatch {
     }
 }
 
+/// Everything a send job needs, for the queries that lock deliveries to publish them.
+const JOB_SELECT: &str = "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
+        c.wait_for_availability, p.first_name, p.last_name, p.email, p.phone,
+        p.teams_conversation
+     FROM deliveries d
+     JOIN people p ON p.id = d.person_id
+     JOIN campaigns c ON c.id = d.campaign_id";
+
 #[derive(sqlx::FromRow)]
 struct JobRow {
     id: i64,
@@ -184,18 +192,14 @@ impl Store {
         maybe_duplicate: bool,
     ) -> Result<PublishBatch, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let rows = sqlx::query_as::<_, JobRow>(
-            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id, c.wait_for_availability,
-                    p.first_name, p.last_name, p.email, p.phone, p.teams_conversation
-             FROM deliveries d
-             JOIN people p ON p.id = d.person_id
-             JOIN campaigns c ON c.id = d.campaign_id
+        let rows = sqlx::query_as::<_, JobRow>(&format!(
+            "{JOB_SELECT}
              WHERE d.campaign_id = $1 AND d.published_at IS NULL AND d.state = 'pending'
                AND (d.due_at IS NULL OR d.due_at <= now())
              ORDER BY d.id
              LIMIT $2
-             FOR UPDATE OF d SKIP LOCKED",
-        )
+             FOR UPDATE OF d SKIP LOCKED"
+        ))
         .bind(campaign_id)
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -346,18 +350,14 @@ impl Store {
     /// rows another scheduler or evaluator holds, and builds their send jobs.
     pub async fn claim_due_deliveries(&self, limit: i64) -> Result<PublishBatch, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let rows = sqlx::query_as::<_, JobRow>(
-            "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id, c.wait_for_availability,
-                    p.first_name, p.last_name, p.email, p.phone, p.teams_conversation
-             FROM deliveries d
-             JOIN people p ON p.id = d.person_id
-             JOIN campaigns c ON c.id = d.campaign_id
+        let rows = sqlx::query_as::<_, JobRow>(&format!(
+            "{JOB_SELECT}
              WHERE d.published_at IS NULL AND d.state IN ('pending', 'retrying')
                AND d.due_at IS NOT NULL AND d.due_at <= now()
              ORDER BY d.due_at
              LIMIT $1
-             FOR UPDATE OF d SKIP LOCKED",
-        )
+             FOR UPDATE OF d SKIP LOCKED"
+        ))
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;

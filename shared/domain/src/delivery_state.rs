@@ -6,8 +6,9 @@ use std::str::FromStr;
 ///
 /// `Pending` covers "written, maybe published, not yet answered by the provider";
 /// `Retrying` means a transient failure is waiting in a delay queue. `Sent`, `Failed`
-/// (permanent provider error, or nothing to send to) and `Dead` (attempts exhausted,
-/// parked in the dead-letter queue) are final.
+/// (permanent provider error, or nothing to send to), `Dead` (attempts exhausted,
+/// parked in the dead-letter queue) and `Skipped` (not sent on purpose: the person opted
+/// out of the channel or was deactivated) are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
@@ -16,15 +17,17 @@ pub enum DeliveryState {
     Sent,
     Failed,
     Dead,
+    Skipped,
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 5] = [
+    pub const ALL: [DeliveryState; 6] = [
         DeliveryState::Pending,
         DeliveryState::Retrying,
         DeliveryState::Sent,
         DeliveryState::Failed,
         DeliveryState::Dead,
+        DeliveryState::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +37,7 @@ impl DeliveryState {
             DeliveryState::Sent => "sent",
             DeliveryState::Failed => "failed",
             DeliveryState::Dead => "dead",
+            DeliveryState::Skipped => "skipped",
         }
     }
 
@@ -41,7 +45,10 @@ impl DeliveryState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeliveryState::Sent | DeliveryState::Failed | DeliveryState::Dead
+            DeliveryState::Sent
+                | DeliveryState::Failed
+                | DeliveryState::Dead
+                | DeliveryState::Skipped
         )
     }
 }

@@ -287,7 +287,7 @@ impl Store {
              FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                          $6::boolean[], $7::int[])
                   AS u(id, state, error, provider_id, defer_until, presence_miss, segments)
-             WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead')",
+             WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead', 'skipped')",
         )
         .bind(&ids)
         .bind(&states)

@@ -15,6 +15,8 @@ pub struct ApiConfig {
     pub public_url: String,
     /// `TWILIO_AUTH_TOKEN`: the key of Twilio's webhook signatures (the sms-sender's token).
     pub twilio_auth_token: Secret<String>,
+    /// `PEOPLE_IMPORT_MAX_BYTES`: the largest streamed people import (CSV, NDJSON).
+    pub import_max_bytes: u64,
 }
 
 impl ApiConfig {
@@ -27,6 +29,7 @@ impl ApiConfig {
             max_body_bytes: env_or("API_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
             public_url: public_url(&env_string("API_PUBLIC_URL", Self::DEFAULT_PUBLIC_URL))?,
             twilio_auth_token: Secret::new(env_string("TWILIO_AUTH_TOKEN", "sim-token")),
+            import_max_bytes: env_or("PEOPLE_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)?,
         })
     }
 }

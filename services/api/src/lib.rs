@@ -6,6 +6,7 @@ mod api_error;
 mod config;
 mod extract;
 mod openapi;
+mod people_rows;
 mod routes;
 mod server;
 

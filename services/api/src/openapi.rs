@@ -1,5 +1,7 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
-use crate::routes::{audiences, campaigns, dead_letters, people, templates, twilio_status};
+use crate::routes::{
+    audiences, campaigns, dead_letters, people, people_import, templates, twilio_status,
+};
 use utoipa::OpenApi;
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -12,6 +14,7 @@ use utoipa::OpenApi;
     paths(
         people::create_people,
         people::get_person,
+        people_import::import_people,
         audiences::create_audience,
         audiences::get_audience,
         audiences::preview_criteria,
@@ -35,6 +38,8 @@ use utoipa::OpenApi;
         people::TeamsInput,
         people::CreatedPeople,
         people::PersonView,
+        people_import::ImportReport,
+        people_import::RowErrorView,
         audiences::CreateAudience,
         audiences::AudienceView,
         audiences::PreviewRequest,

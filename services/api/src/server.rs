@@ -1,5 +1,7 @@
 use crate::routes::twilio_status::{self, TwilioWebhook};
-use crate::routes::{audiences, campaigns, dead_letters, people, templates, AppState};
+use crate::routes::{
+    audiences, campaigns, dead_letters, people, people_import, templates, AppState,
+};
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +26,7 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
     });
     Router::new()
         .route("/v1/people", post(people::create_people))
+        .route("/v1/people/import", post(people_import::import_people))
         .route("/v1/people/{id}", get(people::get_person))
         .route("/v1/audiences", post(audiences::create_audience))
         .route("/v1/audiences/preview", post(audiences::preview_criteria))
@@ -61,7 +64,12 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
         })
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState { store, twilio })
+        .with_state(AppState {
+            store,
+            twilio,
+            import_max_bytes: cfg.import_max_bytes,
+            json_import_max_bytes: cfg.max_body_bytes,
+        })
 }
 
 /// A started API: where it listens, and the task to await for its end.

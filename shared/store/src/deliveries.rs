@@ -1,5 +1,6 @@
+use crate::audiences::freeze_in;
 use crate::{Store, StoreError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use pushfleet_domain::{
     Channel, DeliveryState, EmailAddress, PhoneNumber, Recipient, SendJob, TeamsConversationRef,
 };
@@ -10,11 +11,19 @@ use uuid::Uuid;
 
 /// What expanding a campaign's audience did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a campaign's members come from.
+enum MemberSource {
+    Fixed(Uuid),
+    Snapshot(Uuid),
+}
+
 pub struct Expansion {
     /// Delivery rows written now (0 when a repeated evaluation found them all there).
     pub inserted: u64,
     /// Rows written as failed at once because the person has no address on that channel.
     pub unreachable: u64,
+    /// Rows written as skipped because the person opted out of that channel.
+    pub skipped: u64,
     /// An earlier evaluation of this campaign got this far: its send jobs may be queued.
     pub evaluated_before: bool,
 }
@@ -134,37 +143,86 @@ impl JobRow {
 impl Store {
     /// Writes one delivery row per (member, channel) and moves the campaign to `sending`,
     /// in one transaction. Running it again for the same campaign writes nothing new.
+    ///
+    /// Who the members are: a fixed audience's active members; a dynamic audience's
+    /// criteria evaluated on `as_of` and frozen into a snapshot that the campaign keeps, so a
+    /// second evaluation (after a crash) sees the same people whatever changed since.
+    /// A person who opted out of a channel gets a `skipped` row for it; one without an
+    /// address on a channel, a `failed` row.
     #[tracing::instrument(skip(self))]
     pub async fn expand_campaign(&self, campaign_id: Uuid) -> Result<Expansion, StoreError> {
+        // Relative criteria ("joined in the last 6 months") count from today, in UTC.
+        self.expand_campaign_on(campaign_id, Utc::now().date_naive())
+            .await
+    }
+
+    /// `expand_campaign` with the evaluation day given.
+    pub async fn expand_campaign_on(
+        &self,
+        campaign_id: Uuid,
+        as_of: NaiveDate,
+    ) -> Result<Expansion, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let campaign: Option<(Uuid, Vec<String>, bool)> = sqlx::query_as(
-            "SELECT audience_id, channels, evaluated_at IS NOT NULL FROM campaigns WHERE id = $1 FOR UPDATE",
-        )
-                .bind(campaign_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (audience_id, channels, evaluated_before) =
-            campaign.ok_or(StoreError::NotFound("campaign"))?;
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "INSERT INTO deliveries (campaign_id, person_id, channel, state, last_error)
-             SELECT $1, p.id, ch,
-                    CASE WHEN x.missing THEN 'failed' ELSE 'pending' END,
-                    CASE WHEN x.missing THEN 'recipient has no ' || ch || ' address' END
-             FROM audience_members m
-             JOIN people p ON p.id = m.person_id
-             CROSS JOIN UNNEST($2::text[]) AS ch
-             CROSS JOIN LATERAL (
-                 SELECT (ch = 'email' AND p.email IS NULL)
-                     OR (ch = 'sms' AND p.phone IS NULL)
-                     OR (ch = 'teams' AND p.teams_conversation IS NULL) AS missing
-             ) x
-             WHERE m.audience_id = $3
-             ON CONFLICT (campaign_id, person_id, channel) DO NOTHING
-             RETURNING state",
+        let campaign: Option<(Uuid, Vec<String>, bool, Option<Uuid>, String)> = sqlx::query_as(
+            "SELECT c.audience_id, c.channels, c.evaluated_at IS NOT NULL, c.snapshot_id, a.kind
+             FROM campaigns c JOIN audiences a ON a.id = c.audience_id
+             WHERE c.id = $1 FOR UPDATE OF c",
         )
         .bind(campaign_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (audience_id, channels, evaluated_before, snapshot_id, kind) =
+            campaign.ok_or(StoreError::NotFound("campaign"))?;
+        let members = if kind == "dynamic" {
+            let snapshot_id = match snapshot_id {
+                Some(id) => id,
+                None => {
+                    let snapshot = freeze_in(&mut tx, audience_id, as_of).await?;
+                    sqlx::query("UPDATE campaigns SET snapshot_id = $2 WHERE id = $1")
+                        .bind(campaign_id)
+                        .bind(snapshot.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    snapshot.id
+                }
+            };
+            MemberSource::Snapshot(snapshot_id)
+        } else {
+            MemberSource::Fixed(audience_id)
+        };
+        let (from, source_id) = match members {
+            MemberSource::Snapshot(id) => (
+                "audience_snapshot_members m JOIN people p ON p.id = m.person_id
+                 WHERE m.snapshot_id = $3",
+                id,
+            ),
+            MemberSource::Fixed(id) => (
+                "audience_members m JOIN people p ON p.id = m.person_id
+                 WHERE m.audience_id = $3 AND p.active",
+                id,
+            ),
+        };
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "INSERT INTO deliveries (campaign_id, person_id, channel, state, last_error)
+             SELECT $1, person_id, ch, x.state, x.reason
+             FROM (SELECT p.id AS person_id, p.email, p.phone, p.teams_conversation FROM {from}) p
+             CROSS JOIN UNNEST($2::text[]) AS ch
+             CROSS JOIN LATERAL (
+                 SELECT CASE WHEN opted_out THEN 'skipped' WHEN missing THEN 'failed' ELSE 'pending' END AS state,
+                        CASE WHEN opted_out THEN 'opted out of ' || ch
+                             WHEN missing THEN 'recipient has no ' || ch || ' address' END AS reason
+                 FROM (SELECT EXISTS (SELECT 1 FROM channel_opt_outs o
+                                      WHERE o.person_id = p.person_id AND o.channel = ch) AS opted_out,
+                              (ch = 'email' AND p.email IS NULL)
+                           OR (ch = 'sms' AND p.phone IS NULL)
+                           OR (ch = 'teams' AND p.teams_conversation IS NULL) AS missing) f
+             ) x
+             ON CONFLICT (campaign_id, person_id, channel) DO NOTHING
+             RETURNING state"
+        ))
+        .bind(campaign_id)
         .bind(&channels)
-        .bind(audience_id)
+        .bind(source_id)
         .fetch_all(&mut *tx)
         .await?;
         sqlx::query(
@@ -176,9 +234,11 @@ impl Store {
         .await?;
         tx.commit().await?;
         let unreachable = rows.iter().filter(|(s,)| s == "failed").count() as u64;
+        let skipped = rows.iter().filter(|(s,)| s == "skipped").count() as u64;
         Ok(Expansion {
             inserted: rows.len() as u64,
             unreachable,
+            skipped,
             evaluated_before,
         })
     }

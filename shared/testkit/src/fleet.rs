@@ -91,6 +91,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Applied to every sender started after it is changed.
     pub sender_tuning: SenderTuning,
+    /// `PEOPLE_IMPORT_MAX_BYTES` of the api, applied when it (re)starts.
+    pub import_max_bytes: u64,
     sim_shutdown: CancellationToken,
     /// Running services by (service, replica index).
     running: HashMap<(Service, usize), Running>,
@@ -128,6 +130,7 @@ impl TestApp {
             api_url: String::new(),
             http: reqwest::Client::new(),
             sender_tuning: SenderTuning::default(),
+            import_max_bytes: 64 * 1024 * 1024,
             sim_shutdown,
             running: HashMap::new(),
         };
@@ -153,6 +156,7 @@ impl TestApp {
             max_body_bytes: 1024 * 1024,
             public_url: self.api_url.clone(),
             twilio_auth_token: Secret::new(TWILIO_AUTH_TOKEN.into()),
+            import_max_bytes: self.import_max_bytes,
         };
         let shutdown = CancellationToken::new();
         let running = pushfleet_api::serve_on(listener, cfg, shutdown.clone())
@@ -220,6 +224,12 @@ impl TestApp {
     /// Where Twilio (the simulator) posts status callbacks: this test's api.
     pub fn twilio_status_url(&self) -> String {
         format!("{}{TWILIO_STATUS_PATH}", self.api_url)
+    }
+
+    /// Restarts the API with the current settings (e.g. a changed `import_max_bytes`).
+    pub async fn restart_api(&mut self) {
+        self.stop(Service::Api).await;
+        self.start_api().await;
     }
 
     /// Starts one service (not the API) in this process.

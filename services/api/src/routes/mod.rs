@@ -2,6 +2,7 @@ pub mod audiences;
 pub mod campaigns;
 pub mod dead_letters;
 pub mod people;
+pub mod people_import;
 pub mod templates;
 pub mod twilio_status;
 
@@ -13,6 +14,10 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Store,
     pub twilio: Arc<twilio_status::TwilioWebhook>,
+    /// Largest streamed people import (CSV, NDJSON).
+    pub import_max_bytes: u64,
+    /// Largest people import sent as one JSON document.
+    pub json_import_max_bytes: usize,
 }
 
 /// Trims a required text field; records an error when it is empty or too long.

@@ -83,13 +83,15 @@ const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, st
      created_at, evaluated_at, send_window, wait_for_availability";
 
 impl Store {
-    /// Creates a scheduled campaign. The audience and template must exist and the audience
-    /// must have members; checked in the same transaction as the insert.
+    /// Creates a scheduled campaign. The audience and template must exist and a fixed
+    /// audience must have members (a dynamic one is evaluated on the start day, when who
+    /// matches may differ from now); checked in the same transaction as the insert.
     #[tracing::instrument(skip_all, fields(audience = %c.audience_id, template = %c.template_id))]
     pub async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign, StoreError> {
         let mut tx = self.pool().begin().await?;
         let members: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id)
+            "SELECT CASE WHEN a.kind = 'dynamic' THEN -1
+                         ELSE (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id) END
              FROM audiences a WHERE a.id = $1 FOR SHARE",
         )
         .bind(c.audience_id)

@@ -67,6 +67,8 @@ impl TestEnv {
             namespace: self.namespace.clone(),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_pool_size: 5,
+            dead_letter_ttl: std::time::Duration::from_secs(3600),
+            dead_letter_max_length: 1000,
         }
     }
 

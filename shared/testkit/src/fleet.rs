@@ -252,6 +252,8 @@ impl TestApp {
                     concurrency: 2,
                     publish_batch: 500,
                     confirm_window: 128,
+                    max_attempts: 3,
+                    retry_pause: Duration::from_millis(100),
                 };
                 tokio::spawn(pushfleet_evaluator::run(cfg, token))
             }

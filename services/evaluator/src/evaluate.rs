@@ -124,10 +124,8 @@ impl Evaluator {
                     // A dependency is down or we are stopping: try again, for as long as it
                     // takes; the outage holds up every job alike.
                     tracing::warn!(error = %e, "evaluation not finished; requeueing");
-                    if !self.shutdown.is_cancelled() {
-                        // Keeps a failing dependency from becoming a hot redelivery loop.
-                        tokio::time::sleep(self.cfg.retry_pause).await;
-                    }
+                    // Keeps a failing dependency from becoming a hot redelivery loop.
+                    self.pause(self.cfg.retry_pause).await;
                     settle::requeue(&delivery).await;
                 }
                 Err(e) => self.retry_or_give_up(&delivery, &job, e).await,
@@ -180,9 +178,7 @@ impl Evaluator {
             return;
         }
         tracing::warn!(error = %reason, attempt, max = self.cfg.max_attempts, "evaluation failed; trying again");
-        if !self.shutdown.is_cancelled() {
-            tokio::time::sleep(self.cfg.retry_pause * attempt.min(10)).await;
-        }
+        self.pause(self.cfg.retry_pause * attempt.min(10)).await;
         // The copy is confirmed before the original is acked: a crash in between leaves two
         // copies (evaluation is idempotent), never none.
         let copy = OutgoingMessage::new(
@@ -202,11 +198,17 @@ impl Evaluator {
         }
     }
 
+    /// Waits `d`, or less if shutdown comes first.
+    async fn pause(&self, d: std::time::Duration) {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(d) => {}
+        }
+    }
+
     async fn requeue_later(&self, delivery: &Delivery, reason: &str) {
         tracing::warn!(reason, "requeueing the evaluate job");
-        if !self.shutdown.is_cancelled() {
-            tokio::time::sleep(self.cfg.retry_pause).await;
-        }
+        self.pause(self.cfg.retry_pause).await;
         settle::requeue(delivery).await;
     }
 

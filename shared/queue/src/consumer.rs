@@ -1,9 +1,9 @@
 use crate::QueueError;
 use futures::{FutureExt, StreamExt};
-use std::panic::AssertUnwindSafe;
 use lapin::message::Delivery;
 use lapin::Consumer;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;

@@ -448,6 +448,9 @@ async fn bad_callbacks_get_a_json_4xx_and_write_nothing() {
     app.shutdown().await;
 }
 
+/// A callback's MessageStatus, the answer's `result`, and the provider status stored after.
+type Step = (&'static str, &'static str, Option<&'static str>);
+
 /// Twilio's other statuses: a signed callback is never refused (Twilio would log an error
 /// and, with retries configured, post it again). What maps onto the stored statuses moves
 /// the delivery forward; the rest is answered `ignored` and writes nothing.
@@ -455,7 +458,7 @@ async fn bad_callbacks_get_a_json_4xx_and_write_nothing() {
 async fn every_twilio_status_is_answered_2xx_and_mapped_or_ignored() {
     let app = TestApp::spawn_with(&[Service::Api]).await;
     let sids = seed_sent_sms(&app, 6).await;
-    let steps: [(&str, &[(&str, &str, Option<&str>)]); 6] = [
+    let steps: [(&str, &[Step]); 6] = [
         // accepted and scheduled are queued; sending is sent; read comes after delivered.
         (
             &sids[0],

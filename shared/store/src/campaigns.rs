@@ -43,6 +43,8 @@ pub struct Campaign {
     pub evaluated_at: Option<DateTime<Utc>>,
     pub send_window: Option<Json<SendWindow>>,
     pub wait_for_availability: bool,
+    /// Why its evaluation was given up (dead-lettered); cleared by a replay.
+    pub evaluation_error: Option<String>,
 }
 
 /// Counts of deliveries per state, overall and per channel, and per provider status (what
@@ -80,7 +82,7 @@ impl Campaign {
 }
 
 const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, start_at, status, \
-     created_at, evaluated_at, send_window, wait_for_availability";
+     created_at, evaluated_at, send_window, wait_for_availability, evaluation_error";
 
 impl Store {
     /// Creates a scheduled campaign. The audience and template must exist and a fixed
@@ -208,5 +210,21 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(ids)
+    }
+}
+
+impl Store {
+    /// Records why a campaign's evaluation was given up (its evaluate job dead-lettered).
+    pub async fn record_evaluation_error(
+        &self,
+        campaign_id: Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET evaluation_error = $2 WHERE id = $1")
+            .bind(campaign_id)
+            .bind(crate::deliveries::clean_text(reason))
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 }

@@ -120,6 +120,12 @@ impl TestApp {
         sim_config: SimConfig,
     ) -> TestApp {
         let env = TestEnv::with_servers(servers).await;
+        Self::spawn_in(env, services, sim_config).await
+    }
+
+    /// The fleet on an environment the test prepared first (e.g. a broker with queues of
+    /// an earlier release in its namespace).
+    pub async fn spawn_in(env: TestEnv, services: &[Service], sim_config: SimConfig) -> TestApp {
         let sim_shutdown = CancellationToken::new();
         let sim = simulator::start(sim_config, sim_shutdown.clone())
             .await
@@ -262,6 +268,8 @@ impl TestApp {
                     concurrency: 2,
                     publish_batch: 500,
                     confirm_window: 128,
+                    max_attempts: 3,
+                    retry_pause: Duration::from_millis(100),
                 };
                 tokio::spawn(pushfleet_evaluator::run(cfg, token))
             }

@@ -71,12 +71,16 @@ pub struct PublishBatch {
     /// the person is gone), with the reason. `mark_published` ends them `failed`, so one
     /// bad row never holds back the rest of its batch, nor comes back in the next one.
     pub poisoned: Vec<(i64, String)>,
+    /// Rows not to send on purpose, with the reason: the person opted out of the channel or
+    /// was deactivated after the campaign was evaluated. `mark_published` ends them
+    /// `skipped`: an unsubscribe is honoured by every send that had not left yet.
+    pub skipped: Vec<(i64, String)>,
 }
 
 impl PublishBatch {
     /// No row was locked: nothing left to publish.
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty() && self.poisoned.is_empty()
+        self.jobs.is_empty() && self.poisoned.is_empty() && self.skipped.is_empty()
     }
 
     /// Marks the jobs published and the poisoned rows failed, and commits.
@@ -93,7 +97,21 @@ impl PublishBatch {
                 "UPDATE deliveries d
                  SET state = 'failed', last_error = u.reason, updated_at = now()
                  FROM UNNEST($1::bigint[], $2::text[]) AS u(id, reason)
-                 WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead')",
+                 WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead', 'skipped')",
+            )
+            .bind(&ids)
+            .bind(&reasons)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        if !self.skipped.is_empty() {
+            let ids: Vec<i64> = self.skipped.iter().map(|(id, _)| *id).collect();
+            let reasons: Vec<String> = self.skipped.iter().map(|(_, r)| r.clone()).collect();
+            sqlx::query(
+                "UPDATE deliveries d
+                 SET state = 'skipped', last_error = u.reason, updated_at = now()
+                 FROM UNNEST($1::bigint[], $2::text[]) AS u(id, reason)
+                 WHERE d.id = u.id AND d.state IN ('pending', 'retrying')",
             )
             .bind(&ids)
             .bind(&reasons)
@@ -109,7 +127,9 @@ impl PublishBatch {
 /// person is a LEFT JOIN: a delivery whose person is gone must fail, not wait unseen.
 const JOB_SELECT: &str = "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
         c.wait_for_availability, p.id AS person_id, p.first_name, p.last_name, p.email,
-        p.phone, p.teams_conversation
+        p.phone, p.teams_conversation, coalesce(p.active, true) AS active,
+        EXISTS (SELECT 1 FROM channel_opt_outs o
+                WHERE o.person_id = d.person_id AND o.channel = d.channel) AS opted_out
      FROM deliveries d
      LEFT JOIN people p ON p.id = d.person_id
      JOIN campaigns c ON c.id = d.campaign_id";
@@ -129,6 +149,8 @@ struct JobRow {
     phone: Option<String>,
     /// Raw, decoded in `into_job`: a malformed value must fail its row, not the query.
     teams_conversation: Option<Json<serde_json::Value>>,
+    active: bool,
+    opted_out: bool,
 }
 
 impl JobRow {
@@ -212,8 +234,17 @@ fn into_batch(
 ) -> PublishBatch {
     let mut jobs = Vec::with_capacity(rows.len());
     let mut poisoned = Vec::new();
+    let mut skipped = Vec::new();
     for row in rows {
         let id = row.id;
+        if row.person_id.is_some() && row.opted_out {
+            skipped.push((id, format!("opted out of {}", row.channel)));
+            continue;
+        }
+        if row.person_id.is_some() && !row.active {
+            skipped.push((id, "the recipient was deactivated".to_owned()));
+            continue;
+        }
         match row.into_job(maybe_duplicate) {
             Ok(job) => jobs.push(job),
             Err(reason) => {
@@ -222,7 +253,12 @@ fn into_batch(
             }
         }
     }
-    PublishBatch { tx, jobs, poisoned }
+    PublishBatch {
+        tx,
+        jobs,
+        poisoned,
+        skipped,
+    }
 }
 
 /// Text Postgres accepts and a reader can take in: no NUL byte (Postgres refuses it in

@@ -262,3 +262,73 @@ async fn a_campaign_freezes_its_dynamic_audience_and_skips_opted_out_channels() 
             .expect("campaign");
     assert!(snapshot.is_some());
 }
+
+#[tokio::test]
+async fn an_opt_out_after_evaluation_is_honoured_by_the_publish() {
+    // The api alone: this test plays the evaluator's part through the store.
+    let app = TestApp::spawn_with(&[Service::Api]).await;
+    import_csv(&app, &directory()).await;
+    let (_, audience) = app
+        .post(
+            "/v1/audiences",
+            &json!({"name": "sales", "criteria": {"property": "department", "op": "equals", "value": "sales"}}),
+        )
+        .await;
+    let (_, template) = app
+        .post("/v1/templates", &json!({"name": "t", "body": "Hi"}))
+        .await;
+    let campaign = app
+        .create_campaign_from(
+            audience["id"].clone(),
+            template["id"].clone(),
+            &[Channel::Sms, Channel::Email],
+        )
+        .await;
+    let store = &app.env.store;
+    let expansion = store.expand_campaign(campaign).await.expect("expand");
+    assert_eq!((expansion.inserted, expansion.skipped), (6, 0));
+    // After evaluation, before publishing: Sue replies STOP, Sid is deactivated.
+    sqlx::query(
+        "INSERT INTO channel_opt_outs (person_id, channel, source)
+         SELECT id, 'sms', 'test' FROM people WHERE external_id = 'S2'",
+    )
+    .execute(store.pool())
+    .await
+    .expect("opt out");
+    import_csv(&app, "external_id,active\nS3,false\n").await;
+    let batch = store
+        .claim_unpublished(campaign, 100, false)
+        .await
+        .expect("claim");
+    assert_eq!(batch.jobs.len(), 3, "Sam twice, Sue by e-mail");
+    assert_eq!(batch.skipped.len(), 3, "Sue's SMS, both of Sid's");
+    batch.mark_published().await.expect("commit");
+    let states: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT p.external_id, d.channel || ':' || d.state, d.last_error
+         FROM deliveries d JOIN people p ON p.id = d.person_id
+         WHERE d.state = 'skipped' ORDER BY 1, 2",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("states");
+    assert_eq!(
+        states,
+        vec![
+            (
+                "S2".into(),
+                "sms:skipped".into(),
+                Some("opted out of sms".into())
+            ),
+            (
+                "S3".into(),
+                "email:skipped".into(),
+                Some("the recipient was deactivated".into())
+            ),
+            (
+                "S3".into(),
+                "sms:skipped".into(),
+                Some("the recipient was deactivated".into())
+            ),
+        ]
+    );
+}

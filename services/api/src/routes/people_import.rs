@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use futures::StreamExt;
 use pushfleet_domain::csv_records::{CsvRecord, CsvRecords};
-use pushfleet_store::{ImportCounts, ImportPerson, RowError, Store};
+use pushfleet_store::{ImportCounts, ImportPerson, ImportSession, RowError, Store};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -48,57 +48,104 @@ pub struct RowErrorView {
     pub message: String,
 }
 
-/// The task that writes batches; the reader hands it rows through a bounded channel.
-struct Writer {
-    tx: mpsc::Sender<Vec<ImportPerson>>,
-    task: JoinHandle<Result<(ImportCounts, Vec<RowError>), pushfleet_store::StoreError>>,
+/// How many connections write batches side by side: the database's work is the bottleneck,
+/// and Postgres runs each connection on one core.
+pub const WRITERS: usize = 2;
+
+type WriterResult = Result<(ImportSession, Vec<RowError>), pushfleet_store::StoreError>;
+
+/// The tasks that write batches; the reader hands them rows through bounded channels. A
+/// person's rows always go to the same writer (by external id, else e-mail), so their order
+/// in the file is kept. Two people given the same e-mail in one file may then race; one of
+/// them is refused, as it would be one by one, possibly with "written concurrently".
+struct Writers {
+    txs: Vec<mpsc::Sender<Vec<ImportPerson>>>,
+    tasks: Vec<JoinHandle<WriterResult>>,
 }
 
-impl Writer {
-    fn start(store: Store) -> Writer {
-        let (tx, mut rx) = mpsc::channel::<Vec<ImportPerson>>(2);
-        let task = tokio::spawn(async move {
-            let mut session = store.begin_import().await?;
-            let mut errors = Vec::new();
-            while let Some(batch) = rx.recv().await {
-                errors.extend(session.upsert(batch).await?);
-            }
-            let (counts, relation_errors) = session.finish().await?;
-            errors.extend(relation_errors);
-            Ok((counts, errors))
-        });
-        Writer { tx, task }
-    }
-
-    /// Sends a batch; false when the writer has stopped (its error comes out of `finish`).
-    async fn send(&self, batch: Vec<ImportPerson>) -> bool {
-        self.tx.send(batch).await.is_ok()
-    }
-
-    async fn finish(self) -> Result<(ImportCounts, Vec<RowError>), ApiError> {
-        drop(self.tx);
-        match self.task.await {
-            Ok(Ok(done)) => Ok(done),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("import writer: {e}"))),
+impl Writers {
+    fn start(store: Store) -> Writers {
+        let mut txs = Vec::with_capacity(WRITERS);
+        let mut tasks = Vec::with_capacity(WRITERS);
+        for _ in 0..WRITERS {
+            let (tx, mut rx) = mpsc::channel::<Vec<ImportPerson>>(2);
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut session = store.begin_import().await?;
+                let mut errors = Vec::new();
+                while let Some(batch) = rx.recv().await {
+                    errors.extend(session.upsert(batch).await?);
+                }
+                Ok((session, errors))
+            }));
+            txs.push(tx);
         }
+        Writers { txs, tasks }
     }
+
+    /// Sends a batch to writer `k`; false when it has stopped (its error comes out of
+    /// `finish`).
+    async fn send(&self, k: usize, batch: Vec<ImportPerson>) -> bool {
+        self.txs[k].send(batch).await.is_ok()
+    }
+
+    /// Waits for every batch, then resolves relations (only now is everyone they may name
+    /// written).
+    async fn finish(self) -> Result<(ImportCounts, Vec<RowError>), ApiError> {
+        drop(self.txs);
+        let mut sessions = Vec::with_capacity(self.tasks.len());
+        let mut errors = Vec::new();
+        let mut failure = None;
+        for task in self.tasks {
+            match task.await {
+                Ok(Ok((session, e))) => {
+                    sessions.push(session);
+                    errors.extend(e);
+                }
+                Ok(Err(e)) => failure = Some(ApiError::from(e)),
+                Err(e) => failure = Some(ApiError::Internal(anyhow::anyhow!("import writer: {e}"))),
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let mut counts = ImportCounts::default();
+        for session in sessions {
+            let (c, e) = session.finish().await?;
+            counts.inserted += c.inserted;
+            counts.updated += c.updated;
+            errors.extend(e);
+        }
+        Ok((counts, errors))
+    }
+}
+
+/// Which writer a row goes to.
+fn writer_for(p: &ImportPerson) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match (&p.external_id, &p.email) {
+        (Some(x), _) => x.hash(&mut h),
+        (None, Some(e)) => e.to_lowercase().hash(&mut h),
+        (None, None) => 0u8.hash(&mut h),
+    }
+    (h.finish() % WRITERS as u64) as usize
 }
 
 /// Rows and errors gathered while reading.
 struct Reader {
-    batch: Vec<ImportPerson>,
+    batches: Vec<Vec<ImportPerson>>,
     rows: u64,
-    refused: std::collections::BTreeSet<i64>,
     errors: Vec<RowError>,
 }
 
 impl Reader {
     fn new() -> Self {
         Self {
-            batch: Vec::with_capacity(BATCH_ROWS),
+            batches: (0..WRITERS)
+                .map(|_| Vec::with_capacity(BATCH_ROWS))
+                .collect(),
             rows: 0,
-            refused: Default::default(),
             errors: Vec::new(),
         }
     }
@@ -106,34 +153,35 @@ impl Reader {
     fn take(&mut self, parsed: Result<ImportPerson, Vec<RowError>>) {
         self.rows += 1;
         match parsed {
-            Ok(p) => self.batch.push(p),
-            Err(errors) => {
-                for e in errors {
-                    self.refused.insert(e.row);
-                    self.errors.push(e);
-                }
-            }
+            Ok(p) => self.batches[writer_for(&p)].push(p),
+            Err(errors) => self.errors.extend(errors),
         }
     }
 
-    async fn flush_if_full(&mut self, writer: &Writer) -> bool {
-        if self.batch.len() < BATCH_ROWS {
-            return true;
+    async fn flush_if_full(&mut self, writers: &Writers) -> bool {
+        for k in 0..WRITERS {
+            if self.batches[k].len() >= BATCH_ROWS {
+                let batch = std::mem::replace(&mut self.batches[k], Vec::with_capacity(BATCH_ROWS));
+                if !writers.send(k, batch).await {
+                    return false;
+                }
+            }
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_ROWS));
-        writer.send(batch).await
+        true
     }
 
     async fn report(
         mut self,
-        writer: Writer,
+        writers: Writers,
         warnings: Vec<String>,
     ) -> Result<ImportReport, ApiError> {
-        let last = std::mem::take(&mut self.batch);
-        if !last.is_empty() {
-            writer.send(last).await;
+        for k in 0..WRITERS {
+            let last = std::mem::take(&mut self.batches[k]);
+            if !last.is_empty() {
+                writers.send(k, last).await;
+            }
         }
-        let (counts, store_errors) = writer.finish().await?;
+        let (counts, store_errors) = writers.finish().await?;
         let mut errors = self.errors;
         errors.extend(store_errors);
         errors.sort_by_key(|e| e.row);
@@ -223,7 +271,7 @@ async fn import_csv(state: &AppState, body: Body) -> Result<ImportReport, ApiErr
     let mut columns: Option<ColumnMap> = None;
     let mut warnings = Vec::new();
     let mut reader = Reader::new();
-    let mut writer: Option<Writer> = None;
+    let mut writer: Option<Writers> = None;
     let mut seen_bytes: u64 = 0;
     let mut ended = false;
     while !ended {
@@ -263,7 +311,7 @@ async fn import_csv(state: &AppState, body: Body) -> Result<ImportReport, ApiErr
                     })?;
                     warnings = w;
                     columns = Some(map);
-                    writer = Some(Writer::start(state.store.clone()));
+                    writer = Some(Writers::start(state.store.clone()));
                     continue;
                 }
             };
@@ -302,7 +350,7 @@ async fn import_csv(state: &AppState, body: Body) -> Result<ImportReport, ApiErr
 async fn import_ndjson(state: &AppState, body: Body) -> Result<ImportReport, ApiError> {
     let limit = state.import_max_bytes;
     let mut stream = body.into_data_stream();
-    let writer = Writer::start(state.store.clone());
+    let writer = Writers::start(state.store.clone());
     let mut reader = Reader::new();
     let mut line: Vec<u8> = Vec::new();
     let mut index: i64 = 0;
@@ -377,7 +425,7 @@ async fn import_json(state: &AppState, body: Body) -> Result<ImportReport, ApiEr
     let Some(people) = doc.get("people").and_then(|p| p.as_array()) else {
         return Err(ApiError::invalid("people", "required, a list of people"));
     };
-    let writer = Writer::start(state.store.clone());
+    let writer = Writers::start(state.store.clone());
     let mut reader = Reader::new();
     for (i, p) in people.iter().enumerate() {
         reader.take(person_from_json(i as i64, p));

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
     paths(
         people::create_people,
         people::get_person,
+        people::deactivate_person,
         people_import::import_people,
         audiences::create_audience,
         audiences::get_audience,

@@ -27,7 +27,10 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
     Router::new()
         .route("/v1/people", post(people::create_people))
         .route("/v1/people/import", post(people_import::import_people))
-        .route("/v1/people/{id}", get(people::get_person))
+        .route(
+            "/v1/people/{id}",
+            get(people::get_person).delete(people::deactivate_person),
+        )
         .route("/v1/audiences", post(audiences::create_audience))
         .route("/v1/audiences/preview", post(audiences::preview_criteria))
         .route("/v1/audiences/{id}", get(audiences::get_audience))

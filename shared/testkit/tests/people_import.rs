@@ -202,6 +202,37 @@ async fn upserts_match_by_external_id_then_email_and_touch_only_given_columns() 
     );
     let c1 = person_by_external_id(&app, "C1").await.expect("C1");
     assert_eq!(c1["first_name"], "Two");
+
+    // The api shows the directory fields, and DELETE deactivates (the row stays).
+    let bob = person_by_external_id(&app, "B1").await.expect("B1");
+    let id = bob["id"].as_str().expect("id");
+    let (status, view) = app.get(&format!("/v1/people/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["external_id"].as_str(), view["active"].as_bool()),
+        (Some("B1"), Some(true)),
+        "{view}"
+    );
+    let r = app
+        .http
+        .delete(format!("{}/v1/people/{id}", app.api_url))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 204);
+    let (_, view) = app.get(&format!("/v1/people/{id}")).await;
+    assert_eq!(view["active"], false, "{view}");
+    let r = app
+        .http
+        .delete(format!(
+            "{}/v1/people/{}",
+            app.api_url,
+            uuid::Uuid::now_v7()
+        ))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 404);
 }
 
 #[tokio::test]

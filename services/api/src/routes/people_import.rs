@@ -55,9 +55,10 @@ pub const WRITERS: usize = 2;
 type WriterResult = Result<(ImportSession, Vec<RowError>), pushfleet_store::StoreError>;
 
 /// The tasks that write batches; the reader hands them rows through bounded channels. A
-/// person's rows always go to the same writer (by external id, else e-mail), so their order
-/// in the file is kept. Two people given the same e-mail in one file may then race; one of
-/// them is refused, as it would be one by one, possibly with "written concurrently".
+/// row goes to a writer chosen by its e-mail (else its external id), so rows that meet on an
+/// e-mail, the key a directory is usually first loaded by, keep their order in the file.
+/// Two rows of one external id with different e-mails (a person whose address changed twice
+/// in one file) may run in either order.
 struct Writers {
     txs: Vec<mpsc::Sender<Vec<ImportPerson>>>,
     tasks: Vec<JoinHandle<WriterResult>>,
@@ -124,9 +125,9 @@ impl Writers {
 fn writer_for(p: &ImportPerson) -> usize {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    match (&p.external_id, &p.email) {
-        (Some(x), _) => x.hash(&mut h),
-        (None, Some(e)) => e.to_lowercase().hash(&mut h),
+    match (&p.email, &p.external_id) {
+        (Some(e), _) => e.to_lowercase().hash(&mut h),
+        (None, Some(x)) => x.hash(&mut h),
         (None, None) => 0u8.hash(&mut h),
     }
     (h.finish() % WRITERS as u64) as usize

@@ -69,7 +69,8 @@ impl Writers {
         let mut txs = Vec::with_capacity(WRITERS);
         let mut tasks = Vec::with_capacity(WRITERS);
         for _ in 0..WRITERS {
-            let (tx, mut rx) = mpsc::channel::<Vec<ImportPerson>>(2);
+            // One batch waiting per writer: memory holds a few batches, whatever the file size.
+            let (tx, mut rx) = mpsc::channel::<Vec<ImportPerson>>(1);
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let mut session = store.begin_import().await?;

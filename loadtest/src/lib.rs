@@ -2,4 +2,5 @@
 //! records every message it accepts, so tests and demos can assert exactly what arrived.
 
 pub mod demo;
+pub mod loadgen;
 pub mod simulator;

@@ -77,9 +77,16 @@ impl ApiClient {
         Ok(ids)
     }
 
-    pub async fn create_audience(&self, name: &str, person_ids: &[String]) -> anyhow::Result<String> {
+    pub async fn create_audience(
+        &self,
+        name: &str,
+        person_ids: &[String],
+    ) -> anyhow::Result<String> {
         let audience = self
-            .post("/v1/audiences", json!({ "name": name, "person_ids": person_ids }))
+            .post(
+                "/v1/audiences",
+                json!({ "name": name, "person_ids": person_ids }),
+            )
             .await?;
         id_of(&audience, "audience")
     }

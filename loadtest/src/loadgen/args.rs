@@ -161,8 +161,15 @@ mod tests {
         assert_eq!(cfg.replicas, vec![1, 3]);
         assert_eq!(cfg.ceiling_messages, 4_000);
         assert!(cfg.sms_callbacks);
-        let burst: Vec<_> = cfg.env.iter().filter(|(k, _)| k == "RATE_LIMIT_BURST").collect();
-        assert_eq!(burst, vec![&("RATE_LIMIT_BURST".to_owned(), "5".to_owned())]);
+        let burst: Vec<_> = cfg
+            .env
+            .iter()
+            .filter(|(k, _)| k == "RATE_LIMIT_BURST")
+            .collect();
+        assert_eq!(
+            burst,
+            vec![&("RATE_LIMIT_BURST".to_owned(), "5".to_owned())]
+        );
         assert!(parse(&args("--recipients")).is_err());
         assert!(parse(&args("--bogus 1")).is_err());
         assert!(parse(&args("--channels fax")).is_err());

@@ -85,8 +85,7 @@ impl BenchConfig {
         if self.paced_rate <= 0.0 || self.channels.is_empty() {
             return 0;
         }
-        (self.paced_rate * self.paced_seconds as f64 / self.channels.len() as f64).round()
-            as usize
+        (self.paced_rate * self.paced_seconds as f64 / self.channels.len() as f64).round() as usize
     }
 
     fn settings(&self) -> Vec<String> {
@@ -96,7 +95,10 @@ impl BenchConfig {
              latency; the real limits (Teams 50 requests/s per app, Twilio 1 segment/s per \
              long code) would make 100,000 messages take hours."
                 .to_owned(),
-            format!("Service environment: `{}`; every other setting at its default.", env.join(" ")),
+            format!(
+                "Service environment: `{}`; every other setting at its default.",
+                env.join(" ")
+            ),
             "Persistent messages, publisher confirms and manual acks; every outcome written \
              to Postgres; logs at `warn`."
                 .to_owned(),
@@ -129,16 +131,22 @@ async fn recreate_database(cfg: &BenchConfig) -> anyhow::Result<()> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
-        anyhow::bail!("database name {:?}: letters, digits and _ only", cfg.database);
+        anyhow::bail!(
+            "database name {:?}: letters, digits and _ only",
+            cfg.database
+        );
     }
     let server = PgPoolOptions::new()
         .max_connections(1)
         .connect(&cfg.server_database_url)
         .await
         .context("connecting to Postgres")?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", cfg.database))
-        .execute(&server)
-        .await?;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        cfg.database
+    ))
+    .execute(&server)
+    .await?;
     sqlx::query(&format!("CREATE DATABASE {}", cfg.database))
         .execute(&server)
         .await?;
@@ -192,7 +200,9 @@ pub async fn run_benchmark(cfg: &BenchConfig) -> anyhow::Result<Report> {
     let api = ApiClient::new(spec.api_url())?;
     let mut bar = ProgressBar::new("people", people_needed as u64);
     let people = api
-        .create_people(people_needed, &tag, &spec.sim_url(), |n| bar.update(n as u64))
+        .create_people(people_needed, &tag, &spec.sim_url(), |n| {
+            bar.update(n as u64)
+        })
         .await;
     bar.finish(people.as_ref().map_or(0, |p| p.len() as u64));
     let people = people?;
@@ -217,8 +227,16 @@ pub async fn run_benchmark(cfg: &BenchConfig) -> anyhow::Result<Report> {
             let spec = cfg.fleet(replicas);
             let fleet = Fleet::start(&spec).await?;
             scaling.push(
-                measured(cfg, &spec, fleet, &db, &people[..cfg.scale_recipients], replicas, None)
-                    .await?,
+                measured(
+                    cfg,
+                    &spec,
+                    fleet,
+                    &db,
+                    &people[..cfg.scale_recipients],
+                    replicas,
+                    None,
+                )
+                .await?,
             );
         }
     }

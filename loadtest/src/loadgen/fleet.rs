@@ -47,6 +47,9 @@ impl FleetSpec {
     }
 }
 
+/// name, role, binary, extra environment.
+type ServiceEntry = (String, String, String, Vec<(String, String)>);
+
 /// One running process of the fleet.
 pub struct FleetProcess {
     /// `api`, `evaluator`, `email-sender#2`, ...
@@ -74,19 +77,32 @@ impl Fleet {
             processes: Vec::new(),
         };
         let sim_env = vec![
-            ("SIM_HTTP_ADDR".to_owned(), format!("127.0.0.1:{}", spec.sim_http_port)),
-            ("SIM_SMTP_ADDR".to_owned(), format!("127.0.0.1:{}", spec.sim_smtp_port)),
+            (
+                "SIM_HTTP_ADDR".to_owned(),
+                format!("127.0.0.1:{}", spec.sim_http_port),
+            ),
+            (
+                "SIM_SMTP_ADDR".to_owned(),
+                format!("127.0.0.1:{}", spec.sim_smtp_port),
+            ),
             ("SIM_RATE_LIMITS".to_owned(), "off".to_owned()),
             ("SIM_RECORD_CONTENT".to_owned(), "off".to_owned()),
             ("RUST_LOG".to_owned(), "warn".to_owned()),
         ];
         let sim_ready = format!("{}/healthz", spec.sim_url());
         fleet
-            .spawn(spec, "provider-sim", "provider-sim", "provider-sim", sim_env, sim_ready)
+            .spawn(
+                spec,
+                "provider-sim",
+                "provider-sim",
+                "provider-sim",
+                sim_env,
+                sim_ready,
+            )
             .await?;
 
         let mut admin = spec.admin_port_base;
-        let mut services: Vec<(String, String, String, Vec<(String, String)>)> = vec![
+        let mut services: Vec<ServiceEntry> = vec![
             (
                 "api".into(),
                 "api".into(),
@@ -96,8 +112,18 @@ impl Fleet {
                     ("API_PUBLIC_URL".into(), spec.api_url()),
                 ],
             ),
-            ("scheduler".into(), "scheduler".into(), "pushfleet-scheduler".into(), vec![]),
-            ("evaluator".into(), "evaluator".into(), "pushfleet-evaluator".into(), vec![]),
+            (
+                "scheduler".into(),
+                "scheduler".into(),
+                "pushfleet-scheduler".into(),
+                vec![],
+            ),
+            (
+                "evaluator".into(),
+                "evaluator".into(),
+                "pushfleet-evaluator".into(),
+                vec![],
+            ),
         ];
         let sim = spec.sim_url();
         for channel in &spec.channels {
@@ -195,7 +221,8 @@ impl Fleet {
                 if let Some(status) = p.child.try_wait()? {
                     bail!("{} exited during start ({status}); see its log", p.name);
                 }
-                let ok = matches!(http.get(&p.ready_url).send().await, Ok(r) if r.status().is_success());
+                let ok =
+                    matches!(http.get(&p.ready_url).send().await, Ok(r) if r.status().is_success());
                 if ok {
                     break;
                 }

@@ -124,7 +124,11 @@ pub fn analyse(
     // delivery id -> receipt times, in arrival order
     let mut received: HashMap<i64, Vec<i64>> = HashMap::new();
     for r in receipts {
-        if let Some(id) = r.idempotency_key.as_deref().and_then(|k| delivery_id(k, &prefix)) {
+        if let Some(id) = r
+            .idempotency_key
+            .as_deref()
+            .and_then(|k| delivery_id(k, &prefix))
+        {
             received.entry(id).or_default().push(r.received_at_us);
         }
     }
@@ -291,9 +295,17 @@ mod tests {
             receipts.push(receipt(&format!("pf-{}-{i}", c.simple()), i * 1_000, false));
         }
         rows.push(row(5_000, "sent", 0));
-        receipts.push(receipt(&format!("pf-{}-5000", c.simple()), 11_000_000, false));
+        receipts.push(receipt(
+            &format!("pf-{}-5000", c.simple()),
+            11_000_000,
+            false,
+        ));
         let a = analyse(c, 1_001, &rows, &receipts, 0);
         assert!(a.audit.is_clean(), "{:?}", a.audit);
-        assert!((a.sustained_per_s - 1_000.0).abs() < 10.0, "{}", a.sustained_per_s);
+        assert!(
+            (a.sustained_per_s - 1_000.0).abs() < 10.0,
+            "{}",
+            a.sustained_per_s
+        );
     }
 }

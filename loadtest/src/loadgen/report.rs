@@ -51,7 +51,7 @@ pub fn thousands(v: f64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -99,7 +99,10 @@ impl Report {
 
     /// Deliveries per second over time: the full-rate run, and the paced run if any.
     pub fn plot_svg(&self) -> String {
-        let main_label = format!("full rate, {} deliveries", thousands(self.main.deliveries() as f64));
+        let main_label = format!(
+            "full rate, {} deliveries",
+            thousands(self.main.deliveries() as f64)
+        );
         let paced_label = self
             .paced
             .as_ref()
@@ -114,7 +117,10 @@ impl Report {
                 points: &p.analysis.per_second,
             });
         }
-        deliveries_per_second_svg("pushfleet: deliveries per second (simulator receipts)", &series)
+        deliveries_per_second_svg(
+            "pushfleet: deliveries per second (simulator receipts)",
+            &series,
+        )
     }
 
     pub fn to_markdown(&self) -> String {
@@ -193,7 +199,11 @@ impl Report {
             l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
         );
         let _ = writeln!(md, "| audit | {} |", audit_line(m));
-        let _ = writeln!(md, "| load average (1 min) at start | {:.2} |\n", m.load_average);
+        let _ = writeln!(
+            md,
+            "| load average (1 min) at start | {:.2} |\n",
+            m.load_average
+        );
 
         let _ = writeln!(
             md,
@@ -246,7 +256,11 @@ impl Report {
                 thousands(p.analysis.sustained_per_s)
             );
             let _ = writeln!(md, "| audit | {} |", audit_line(p));
-            let _ = writeln!(md, "| load average (1 min) at start | {:.2} |\n", p.load_average);
+            let _ = writeln!(
+                md,
+                "| load average (1 min) at start | {:.2} |\n",
+                p.load_average
+            );
         }
 
         if !self.scaling.is_empty() {

@@ -32,8 +32,8 @@ pub use knobs::{
 pub use latency::Latency;
 pub use limits::{KeyReport, LimitKnobs, LimitScope, LimitsReport, Window, WindowReport};
 pub use recorder::{
-    CallbackStats, Channel, ChannelStats, NewMessage, Receipt, ReceivedMessage, Recorder, RejectKind,
-    RejectedStats, Rejections, SimStats,
+    CallbackStats, Channel, ChannelStats, NewMessage, Receipt, ReceivedMessage, Recorder,
+    RejectKind, RejectedStats, Rejections, SimStats,
 };
 pub use twilio::num_segments;
 

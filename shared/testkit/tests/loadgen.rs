@@ -51,15 +51,26 @@ async fn a_small_load_test_audits_clean_and_reports_every_figure() {
     assert_eq!(audit.expected, 3 * RECIPIENTS as u64);
     assert_eq!(audit.delivered, audit.expected, "{audit:?}");
     assert_eq!(
-        (audit.failed, audit.duplicates, audit.missing, audit.unrecorded),
+        (
+            audit.failed,
+            audit.duplicates,
+            audit.missing,
+            audit.unrecorded
+        ),
         (0, 0, 0, 0),
         "{audit:?}"
     );
     assert!(audit.is_clean());
     let received: u64 = run.analysis.per_second.iter().map(|(_, n)| n).sum();
-    assert_eq!(received, audit.delivered, "every delivery is in the time series");
+    assert_eq!(
+        received, audit.delivered,
+        "every delivery is in the time series"
+    );
     let l = run.analysis.latency;
-    assert!(l.p50_ms <= l.p95_ms && l.p95_ms <= l.p99_ms && l.p99_ms <= l.max_ms, "{l:?}");
+    assert!(
+        l.p50_ms <= l.p95_ms && l.p95_ms <= l.p99_ms && l.p99_ms <= l.max_ms,
+        "{l:?}"
+    );
     assert_eq!(run.processes.len(), 1);
     assert!(run.processes[0].peak_rss_mib > 0.0);
 
@@ -105,6 +116,9 @@ async fn a_small_load_test_audits_clean_and_reports_every_figure() {
         assert!(md.contains(needle), "missing {needle:?} in\n{md}");
     }
     let svg = report.plot_svg();
-    assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "{svg}");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
     app.shutdown().await;
 }

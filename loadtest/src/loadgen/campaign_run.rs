@@ -60,6 +60,23 @@ pub struct RunResult {
     /// 1-minute load average when the run started (a busy machine shows here).
     pub load_average: f64,
     pub spread: Option<SpreadWindow>,
+    /// CPU seconds of the servers over the run, by name (all their processes; on a shared
+    /// machine this includes anyone else's use of them).
+    pub servers: Vec<(String, f64)>,
+}
+
+/// Servers measured: a display name and the process command name.
+pub const SERVERS: [(&str, &str); 3] = [
+    ("RabbitMQ", "beam.smp"),
+    ("Postgres", "postgres"),
+    ("Redis", "redis-server"),
+];
+
+fn server_cpu() -> Vec<(String, f64)> {
+    SERVERS
+        .iter()
+        .map(|(name, comm)| ((*name).to_owned(), procstat::cpu_seconds_of_command(comm)))
+        .collect()
 }
 
 impl RunResult {
@@ -118,6 +135,7 @@ pub async fn run_campaign(target: &Target, spec: &CampaignSpec) -> anyhow::Resul
         before.insert(*pid, procstat::sample(*pid)?);
     }
     let load = load_average();
+    let servers_before = server_cpu();
 
     let started = Instant::now();
     let t0_us = chrono::Utc::now().timestamp_micros();
@@ -172,6 +190,11 @@ pub async fn run_campaign(target: &Target, spec: &CampaignSpec) -> anyhow::Resul
         }
     }
     let wall_seconds = started.elapsed().as_secs_f64();
+    let servers = server_cpu()
+        .into_iter()
+        .zip(servers_before)
+        .map(|((name, after), (_, before))| (name, (after - before).max(0.0)))
+        .collect();
 
     let mut processes = Vec::new();
     for (name, role, pid) in &target.processes {
@@ -200,5 +223,6 @@ pub async fn run_campaign(target: &Target, spec: &CampaignSpec) -> anyhow::Resul
         processes,
         load_average: load,
         spread: spec.spread,
+        servers,
     })
 }

@@ -31,6 +31,28 @@ pub fn reset_peak(pid: u32) -> io::Result<()> {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
 }
 
+/// CPU seconds used so far by every process whose command name is `comm` (all of a
+/// server's processes: Postgres forks one per connection). Read only, never reset.
+pub fn cpu_seconds_of_command(comm: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(name) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
+        if name.trim_end() == comm {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            total += cpu_ticks(&stat).unwrap_or(0) as f64 / clock_ticks_per_second();
+        }
+    }
+    total
+}
+
 fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("cannot parse {what}"))
 }

@@ -220,6 +220,19 @@ impl Report {
             );
         }
         md.push('\n');
+        if !m.servers.is_empty() {
+            let servers: Vec<String> = m
+                .servers
+                .iter()
+                .map(|(name, cpu)| format!("{name} {cpu:.1} s"))
+                .collect();
+            let _ = writeln!(
+                md,
+                "Servers' CPU over the same time (all their processes, including any other \
+                 use of them): {}.\n",
+                servers.join(", ")
+            );
+        }
         if let Some(file) = &self.plot_file {
             let _ = writeln!(md, "![deliveries per second over time]({file})\n");
         }

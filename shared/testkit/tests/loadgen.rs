@@ -110,6 +110,7 @@ async fn a_small_load_test_audits_clean_and_reports_every_figure() {
         "| due to receipt, p50 / p95 / p99 / max |",
         "| audit | expected 3,000, delivered 3,000, failed 0, duplicates 0, missing 0 |",
         "| in-process fleet |",
+        "Servers' CPU over the same time (all their processes",
         "### Scaling: 1,000 recipients",
         "![deliveries per second over time](loadtest-rate.svg)",
     ] {

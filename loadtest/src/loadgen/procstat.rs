@@ -39,7 +39,11 @@ pub fn cpu_seconds_of_command(comm: &str) -> f64 {
     };
     let mut total = 0.0;
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(name) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {

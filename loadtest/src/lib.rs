@@ -3,4 +3,5 @@
 
 pub mod audience_bench;
 pub mod demo;
+pub mod loadgen;
 pub mod simulator;

@@ -64,6 +64,9 @@ pub struct SimConfig {
     pub teams_client_secret: Option<String>,
     pub twilio_account_sid: String,
     pub twilio_auth_token: String,
+    /// `SIM_RECORD_CONTENT=off` keeps only each message's channel, key, recipient and time
+    /// (load tests); on by default.
+    pub record_content: bool,
 }
 
 impl SimConfig {
@@ -77,6 +80,7 @@ impl SimConfig {
     /// - `SIM_KNOBS`: a JSON merge patch over the resulting knobs, same shape as
     ///   `PUT /_sim/knobs`, for anything else (failure rates, outages, presence, per-sender
     ///   limits, callbacks).
+    /// - `SIM_RECORD_CONTENT=on|off` (default on): keep subject, body and raw request.
     /// - `SIM_TEAMS_CLIENT_ID`, `SIM_TEAMS_CLIENT_SECRET`, `SIM_TWILIO_ACCOUNT_SID`,
     ///   `SIM_TWILIO_AUTH_TOKEN`: credentials.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -199,7 +203,19 @@ impl SimConfig {
                 .map_err(|source| ConfigError::Knobs { var, source })?;
         }
 
+        let record_content = match get("SIM_RECORD_CONTENT")?.as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "SIM_RECORD_CONTENT",
+                    value: other.to_owned(),
+                    reason: "expected on or off".into(),
+                })
+            }
+        };
         Ok(Self {
+            record_content,
             http_addr: addr("SIM_HTTP_ADDR", DEFAULT_HTTP_ADDR)?,
             smtp_addr: addr("SIM_SMTP_ADDR", DEFAULT_SMTP_ADDR)?,
             latency,
@@ -228,6 +244,7 @@ impl Default for SimConfig {
             teams_client_secret: None,
             twilio_account_sid: DEFAULT_TWILIO_ACCOUNT_SID.to_owned(),
             twilio_auth_token: DEFAULT_TWILIO_AUTH_TOKEN.to_owned(),
+            record_content: true,
         }
     }
 }
@@ -247,6 +264,7 @@ impl fmt::Debug for SimConfig {
             )
             .field("twilio_account_sid", &self.twilio_account_sid)
             .field("twilio_auth_token", &"<redacted>")
+            .field("record_content", &self.record_content)
             .finish()
     }
 }

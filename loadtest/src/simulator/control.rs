@@ -13,11 +13,12 @@ use serde_json::Value;
 use super::http::{json_response, AppState};
 use super::knobs::KnobSet;
 use super::limits::LimitsReport;
-use super::recorder::{Channel, ReceivedMessage, SimStats};
+use super::recorder::{Channel, Receipt, ReceivedMessage, SimStats};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/_sim/messages", get(messages))
+        .route("/_sim/receipts", get(receipts))
         .route("/_sim/stats", get(stats))
         .route("/_sim/reset", post(reset))
         .route(
@@ -50,6 +51,11 @@ async fn messages(
         None => recorder.messages(),
     };
     Json(messages).into_response()
+}
+
+/// `GET /_sim/receipts`: channel, key, time and duplicate flag of every accepted message.
+async fn receipts(State(state): State<AppState>) -> Json<Vec<Receipt>> {
+    Json(state.gate.recorder.receipts())
 }
 
 async fn stats(State(state): State<AppState>) -> Json<SimStats> {

@@ -32,8 +32,8 @@ pub use knobs::{
 pub use latency::Latency;
 pub use limits::{KeyReport, LimitKnobs, LimitScope, LimitsReport, Window, WindowReport};
 pub use recorder::{
-    CallbackStats, Channel, ChannelStats, NewMessage, ReceivedMessage, Recorder, RejectKind,
-    RejectedStats, Rejections, SimStats,
+    CallbackStats, Channel, ChannelStats, NewMessage, Receipt, ReceivedMessage, Recorder,
+    RejectKind, RejectedStats, Rejections, SimStats,
 };
 pub use twilio::num_segments;
 
@@ -89,7 +89,7 @@ pub async fn start(cfg: SimConfig, shutdown: CancellationToken) -> anyhow::Resul
     let http_addr = http_listener.local_addr()?;
     let smtp_addr = smtp_listener.local_addr()?;
 
-    let recorder = Arc::new(Recorder::new());
+    let recorder = Arc::new(Recorder::with_content(cfg.record_content));
     let gate = gate::Gate {
         recorder: recorder.clone(),
         knobs: knobs.clone(),

@@ -173,11 +173,25 @@ struct State {
     stats: SimStats,
 }
 
+/// One accepted request's share, without its content: what a load test needs to time and
+/// audit a run (`GET /_sim/receipts`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub channel: Channel,
+    pub idempotency_key: Option<String>,
+    /// Microseconds since the Unix epoch.
+    pub received_at_us: i64,
+    pub duplicate: bool,
+}
+
 /// Thread-safe log of accepted messages. Waiters are woken through a `watch` channel carrying
 /// the stats, so tests never poll.
 pub struct Recorder {
     state: Mutex<State>,
     watched: watch::Sender<SimStats>,
+    /// False for load tests: subject, body and raw request are dropped, so a million
+    /// messages fit in memory; keys, recipients and times are kept.
+    keep_content: bool,
 }
 
 impl Default for Recorder {
@@ -188,9 +202,15 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn new() -> Self {
+        Self::with_content(true)
+    }
+
+    /// `keep_content = false` records only channel, key, recipient and time of each message.
+    pub fn with_content(keep_content: bool) -> Self {
         Self {
             state: Mutex::new(State::default()),
             watched: watch::Sender::new(SimStats::default()),
+            keep_content,
         }
     }
 
@@ -212,13 +232,18 @@ impl Recorder {
         for msg in recipients {
             state.stats.channel_mut(channel).count(duplicate);
             state.stats.total.count(duplicate);
+            let (subject, body, raw) = if self.keep_content {
+                (msg.subject, msg.body, msg.raw)
+            } else {
+                (None, String::new(), serde_json::Value::Null)
+            };
             state.messages.push(ReceivedMessage {
                 channel,
                 idempotency_key: idempotency_key.map(str::to_owned),
                 recipient: msg.recipient,
-                subject: msg.subject,
-                body: msg.body,
-                raw: msg.raw,
+                subject,
+                body,
+                raw,
                 received_at,
                 duplicate,
             });
@@ -254,6 +279,20 @@ impl Recorder {
     /// Every accepted message, duplicates included (flagged), in arrival order.
     pub fn messages(&self) -> Vec<ReceivedMessage> {
         self.lock().messages.clone()
+    }
+
+    /// Every accepted message's channel, key, time and duplicate flag, in arrival order.
+    pub fn receipts(&self) -> Vec<Receipt> {
+        self.lock()
+            .messages
+            .iter()
+            .map(|m| Receipt {
+                channel: m.channel,
+                idempotency_key: m.idempotency_key.clone(),
+                received_at_us: m.received_at.timestamp_micros(),
+                duplicate: m.duplicate,
+            })
+            .collect()
     }
 
     pub fn messages_for(&self, channel: Channel) -> Vec<ReceivedMessage> {
@@ -354,9 +393,24 @@ mod tests {
             "refusals are not received messages"
         );
 
+        let receipts = rec.receipts();
+        assert_eq!(receipts.len(), 6);
+        assert_eq!(receipts[2].idempotency_key.as_deref(), Some("k1"));
+        assert!(receipts[2].duplicate);
+
         rec.reset();
         assert_eq!(rec.stats(), SimStats::default());
         assert!(!rec.record(Channel::Email, Some("k1"), vec![msg("a")]));
+    }
+
+    #[test]
+    fn lean_recorder_drops_content_and_keeps_keys() {
+        let rec = Recorder::with_content(false);
+        rec.record(Channel::Email, Some("k1"), vec![msg("a")]);
+        let m = &rec.messages()[0];
+        assert_eq!((m.recipient.as_str(), m.body.as_str()), ("a", ""));
+        assert_eq!(m.idempotency_key.as_deref(), Some("k1"));
+        assert!(m.raw.is_null());
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! RFC 8058 one-click unsubscribe headers, the same for both transports.
 
-use crate::unsubscribe_token;
+use pushfleet_domain::unsubscribe_token;
 use crate::EmailConfig;
 use anyhow::{bail, Context};
 use lettre::message::Mailbox;

@@ -18,6 +18,7 @@ pub struct RetryTier {
 ///
 /// ```text
 /// {ns}.work  (direct) --evaluate-->    {ns}.evaluate
+///                     --segment-imports--> {ns}.segment-imports
 ///                     --send.email-->  {ns}.send.email    (likewise teams, sms)
 /// {ns}.retry.{channel}.{ms}  --TTL--> {ns}.work / send.{channel}
 /// rejected or exhausted       -->     {ns}.dlx (fanout) --> {ns}.dead-letters
@@ -74,6 +75,13 @@ impl Topology {
 
     pub fn evaluate_queue(&self) -> String {
         format!("{}.evaluate", self.namespace)
+    }
+
+    /// Segment CSV uploads to process (api, through the outbox -> evaluator).
+    pub const SEGMENT_IMPORT_KEY: &'static str = "segment-imports";
+
+    pub fn segment_import_queue(&self) -> String {
+        format!("{}.segment-imports", self.namespace)
     }
 
     pub fn send_key(channel: Channel) -> String {
@@ -166,7 +174,13 @@ impl Topology {
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(LongString::from(self.dead_letter_exchange())),
         );
-        let mut bindings = vec![(self.evaluate_queue(), Self::EVALUATE_KEY.to_owned())];
+        let mut bindings = vec![
+            (self.evaluate_queue(), Self::EVALUATE_KEY.to_owned()),
+            (
+                self.segment_import_queue(),
+                Self::SEGMENT_IMPORT_KEY.to_owned(),
+            ),
+        ];
         for c in Channel::ALL {
             bindings.push((self.send_queue(c), Self::send_key(c)));
         }

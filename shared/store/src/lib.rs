@@ -8,9 +8,12 @@ mod campaigns;
 mod dead_letters;
 mod deliveries;
 mod error;
+mod opt_outs;
 mod outbox;
 mod people;
 mod provider_statuses;
+mod segment_uploads;
+mod segments;
 mod templates;
 
 pub use audiences::Audience;
@@ -21,6 +24,10 @@ pub use error::StoreError;
 pub use outbox::{OutboxBatch, OutboxMessage};
 pub use people::{NewPerson, Person};
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
+pub use segment_uploads::{
+    ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus,
+};
+pub use segments::{BatchReport, MemberSource, RowError, Segment, SegmentMember};
 pub use templates::{NewTemplate, StoredTemplate};
 
 use sqlx::postgres::PgPoolOptions;

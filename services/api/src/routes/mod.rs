@@ -2,9 +2,16 @@ pub mod audiences;
 pub mod campaigns;
 pub mod dead_letters;
 pub mod people;
+pub mod segment_uploads;
+pub mod segments;
+pub mod teams_messages;
 pub mod templates;
+pub mod twilio_inbound;
 pub mod twilio_status;
+pub mod unsubscribe;
 
+use crate::bot_auth::BotTokenVerifier;
+use pushfleet_config::Secret;
 use pushfleet_store::Store;
 use std::sync::Arc;
 
@@ -13,6 +20,10 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Store,
     pub twilio: Arc<twilio_status::TwilioWebhook>,
+    /// Verifies the e-mail unsubscribe tokens.
+    pub unsubscribe_secret: Secret<String>,
+    /// Verifies the Bot Framework's tokens on the bot's messaging endpoint.
+    pub bot_auth: Arc<BotTokenVerifier>,
 }
 
 /// Trims a required text field; records an error when it is empty or too long.

@@ -30,7 +30,17 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
         .route("/v1/people", post(people::create_people))
         .route("/v1/people/{id}", get(people::get_person))
         .route("/v1/audiences", post(audiences::create_audience))
+        .route("/v1/audiences/preview", post(audiences::preview_criteria))
         .route("/v1/audiences/{id}", get(audiences::get_audience))
+        .route(
+            "/v1/audiences/{id}/preview",
+            get(audiences::preview_audience),
+        )
+        .route(
+            "/v1/audiences/{id}/snapshots",
+            post(audiences::freeze_audience),
+        )
+        .route("/v1/snapshots/{id}", get(audiences::get_snapshot))
         .route("/v1/templates", post(templates::create_template))
         .route("/v1/templates/{id}", get(templates::get_template))
         .route("/v1/campaigns", post(campaigns::create_campaign))

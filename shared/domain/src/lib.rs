@@ -4,6 +4,8 @@
 //! these newtypes once, at the edge; code behind the edge can then rely on them being valid.
 
 mod channel;
+pub mod criteria;
+pub mod csv_records;
 mod delivery_state;
 mod email_address;
 mod jobs;

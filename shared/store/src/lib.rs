@@ -5,24 +5,30 @@
 
 mod audiences;
 mod campaigns;
+mod criteria_sql;
 mod dead_letters;
 mod deliveries;
 mod error;
 mod opt_outs;
 mod outbox;
 mod people;
+mod people_import;
 mod provider_statuses;
 mod segment_uploads;
 mod segments;
 mod templates;
 
-pub use audiences::Audience;
+pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
+pub use criteria_sql::push_audience_filter;
 pub use dead_letters::{DeadDelivery, ReplaySelection};
 pub use deliveries::{Expansion, Outcome, PresenceContext, PublishBatch};
 pub use error::StoreError;
 pub use outbox::{OutboxBatch, OutboxMessage};
 pub use people::{NewPerson, Person};
+pub use people_import::{
+    field as import_field, ImportCounts, ImportPerson, ImportSession, RowError,
+};
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
 pub use segment_uploads::{
     ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus,

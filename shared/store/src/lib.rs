@@ -33,7 +33,7 @@ pub use provider_statuses::{ProviderStatusReport, StatusApplied};
 pub use segment_uploads::{
     ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus,
 };
-pub use segments::{BatchReport, MemberSource, RowError, Segment, SegmentMember};
+pub use segments::{BatchReport, MemberSource, SegmentRowError, Segment, SegmentMember};
 pub use templates::{NewTemplate, StoredTemplate};
 
 use sqlx::postgres::PgPoolOptions;

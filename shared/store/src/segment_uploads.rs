@@ -6,7 +6,7 @@
 //! copy of the job) writes the same counts. One worker at a time holds an upload, through a
 //! session advisory lock that Postgres releases when the worker's connection dies.
 
-use crate::segments::{add_rows, lock_segment, BatchReport, MemberSource, RowError};
+use crate::segments::{add_rows, lock_segment, BatchReport, MemberSource, SegmentRowError};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use pushfleet_domain::segment_rows::MemberRow;
@@ -152,7 +152,7 @@ impl Store {
         upload_id: Uuid,
         after: Option<i64>,
         limit: i64,
-    ) -> Result<Vec<RowError>, StoreError> {
+    ) -> Result<Vec<SegmentRowError>, StoreError> {
         let rows = sqlx::query(
             "SELECT row_number, value, reason FROM segment_upload_errors
              WHERE upload_id = $1 AND ($2::int IS NULL OR row_number > $2)
@@ -166,7 +166,7 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 let reason: String = r.try_get("reason")?;
-                Ok(RowError {
+                Ok(SegmentRowError {
                     row: i64::from(r.try_get::<i32, _>("row_number")?),
                     value: r.try_get("value")?,
                     problem: parse_problem(&reason)?,

@@ -37,7 +37,7 @@ impl MemberSource {
 
 /// A row that added nobody, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowError {
+pub struct SegmentRowError {
     pub row: i64,
     pub value: String,
     pub problem: RowProblem,
@@ -48,7 +48,7 @@ pub struct RowError {
 pub struct BatchReport {
     /// Rows whose person is a member now (including people who already were).
     pub added: u64,
-    pub errors: Vec<RowError>,
+    pub errors: Vec<SegmentRowError>,
 }
 
 /// A member as the member list shows it.
@@ -285,8 +285,8 @@ pub(crate) async fn add_rows(
     Ok((report, inserted))
 }
 
-fn row_error(row: &MemberRow, problem: RowProblem) -> RowError {
-    RowError {
+fn row_error(row: &MemberRow, problem: RowProblem) -> SegmentRowError {
+    SegmentRowError {
         row: row.row,
         value: row.value.clone(),
         problem,

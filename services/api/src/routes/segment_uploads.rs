@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use pushfleet_domain::csv_records::{CsvRecords, NotCsv};
 use pushfleet_queue::Topology;
 use pushfleet_store::SegmentUpload;
 use serde::{Deserialize, Serialize};
@@ -130,39 +131,29 @@ pub async fn upload_csv(
     Ok((StatusCode::ACCEPTED, Json(upload.into())))
 }
 
-/// What is refused before storing: nothing to read, or not text at all. (The worker reads
-/// the records; a file broken further in ends `failed` with the reason.)
+/// What is refused before storing: nothing to read, or not CSV text at all (binary, not
+/// UTF-8, a runaway record). The file is read through once without keeping the records;
+/// the worker reads it again to add the members.
 fn check_csv_text(body: &[u8]) -> Result<(), ApiError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
+    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    if text.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::BadRequest {
             code: "empty_file",
             message: "the file is empty: nothing to add".into(),
         });
     }
-    if let Some(pos) = body.iter().position(|&b| b == 0) {
-        return Err(ApiError::BadRequest {
-            code: "not_csv",
-            message: format!(
-                "line {}: the file contains binary data; upload a CSV text file",
-                line_at(body, pos)
-            ),
-        });
+    let mut reader = CsvRecords::new();
+    let mut records = Vec::new();
+    let not_csv = |e: NotCsv| ApiError::BadRequest {
+        code: "not_csv",
+        message: e.to_string(),
+    };
+    for chunk in body.chunks(64 * 1024) {
+        reader.feed(chunk, &mut records).map_err(not_csv)?;
+        records.clear();
     }
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(ApiError::BadRequest {
-            code: "not_csv",
-            message: format!(
-                "line {}: the file is not UTF-8 text; save it as CSV UTF-8",
-                line_at(body, e.valid_up_to())
-            ),
-        });
-    }
+    reader.finish(&mut records).map_err(not_csv)?;
     Ok(())
-}
-
-fn line_at(body: &[u8], pos: usize) -> usize {
-    body[..pos].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[utoipa::path(get, path = "/v1/segments/{id}/uploads/{upload_id}",

@@ -162,7 +162,7 @@ impl BotTokenVerifier {
         }
         let audience_ok = match &claims.aud {
             Some(Audience::One(a)) => *a == self.cfg.app_id,
-            Some(Audience::Many(all)) => all.iter().any(|a| *a == self.cfg.app_id),
+            Some(Audience::Many(all)) => all.contains(&self.cfg.app_id),
             None => false,
         };
         if !audience_ok {

@@ -43,10 +43,7 @@ impl BotAuthConfig {
     pub fn from_env() -> Self {
         Self {
             app_id: env_string("TEAMS_APP_ID", "pushfleet-dev-bot"),
-            openid_metadata_url: env_string(
-                "BOT_OPENID_METADATA_URL",
-                Self::DEFAULT_METADATA_URL,
-            ),
+            openid_metadata_url: env_string("BOT_OPENID_METADATA_URL", Self::DEFAULT_METADATA_URL),
             issuer: env_string("BOT_TOKEN_ISSUER", Self::DEFAULT_ISSUER),
         }
     }

@@ -24,7 +24,11 @@ pub fn field(value: &str) -> String {
 
 /// A CSV line (CRLF, as RFC 4180 has it).
 pub fn line(fields: &[&str]) -> String {
-    let mut out = fields.iter().map(|f| field(f)).collect::<Vec<_>>().join(",");
+    let mut out = fields
+        .iter()
+        .map(|f| field(f))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push_str("\r\n");
     out
 }

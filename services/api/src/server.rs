@@ -1,5 +1,5 @@
-use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::bot_auth::BotTokenVerifier;
+use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
     audiences, campaigns, dead_letters, people, segment_uploads, segments, teams_messages,
     templates, twilio_inbound, unsubscribe, AppState,

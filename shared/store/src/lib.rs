@@ -30,10 +30,8 @@ pub use people_import::{
     field as import_field, ImportCounts, ImportPerson, ImportSession, RowError,
 };
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
-pub use segment_uploads::{
-    ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus,
-};
-pub use segments::{BatchReport, MemberSource, SegmentRowError, Segment, SegmentMember};
+pub use segment_uploads::{ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus};
+pub use segments::{BatchReport, MemberSource, Segment, SegmentMember, SegmentRowError};
 pub use templates::{NewTemplate, StoredTemplate};
 
 use sqlx::postgres::PgPoolOptions;

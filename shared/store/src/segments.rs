@@ -72,12 +72,13 @@ struct Resolved {
 impl Store {
     pub async fn create_segment(&self, name: &str) -> Result<Segment, StoreError> {
         let id = Uuid::now_v7();
-        let created_at: DateTime<Utc> =
-            sqlx::query_scalar("INSERT INTO segments (id, name) VALUES ($1, $2) RETURNING created_at")
-                .bind(id)
-                .bind(name)
-                .fetch_one(self.pool())
-                .await?;
+        let created_at: DateTime<Utc> = sqlx::query_scalar(
+            "INSERT INTO segments (id, name) VALUES ($1, $2) RETURNING created_at",
+        )
+        .bind(id)
+        .bind(name)
+        .fetch_one(self.pool())
+        .await?;
         Ok(Segment {
             id,
             name: name.to_owned(),

@@ -7,9 +7,7 @@ use base64::Engine;
 use pushfleet_domain::{twilio_signature, unsubscribe_token, Channel};
 use pushfleet_loadtest::simulator::bot_identity::{bot_claims, bot_token, sign_bot_token};
 use pushfleet_loadtest::simulator::Channel as SimChannel;
-use pushfleet_testkit::{
-    Service, TestApp, TEAMS_APP_ID, TWILIO_AUTH_TOKEN, UNSUBSCRIBE_SECRET,
-};
+use pushfleet_testkit::{Service, TestApp, TEAMS_APP_ID, TWILIO_AUTH_TOKEN, UNSUBSCRIBE_SECRET};
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
@@ -23,10 +21,12 @@ async fn people(app: &TestApp, n: usize) -> Vec<Uuid> {
 }
 
 async fn opt_outs(app: &TestApp) -> Vec<(Uuid, String, String)> {
-    sqlx::query_as("SELECT person_id, channel, source FROM channel_opt_outs ORDER BY person_id, channel")
-        .fetch_all(app.env.store.pool())
-        .await
-        .expect("channel opt-outs")
+    sqlx::query_as(
+        "SELECT person_id, channel, source FROM channel_opt_outs ORDER BY person_id, channel",
+    )
+    .fetch_all(app.env.store.pool())
+    .await
+    .expect("channel opt-outs")
 }
 
 #[tokio::test]
@@ -34,10 +34,11 @@ async fn the_email_unsubscribe_link_works_in_one_click_and_a_get_changes_nothing
     let app = TestApp::spawn().await;
     let campaign = app.create_campaign(2, &[Channel::Email]).await;
     app.wait_for_completion(campaign, TIMEOUT).await;
-    let person1: Uuid = sqlx::query_scalar("SELECT id FROM people WHERE email = 'person1@example.org'")
-        .fetch_one(app.env.store.pool())
-        .await
-        .expect("person 1");
+    let person1: Uuid =
+        sqlx::query_scalar("SELECT id FROM people WHERE email = 'person1@example.org'")
+            .fetch_one(app.env.store.pool())
+            .await
+            .expect("person 1");
 
     // The link as the e-mail carries it: <{api}/u/{token}>.
     let mails = app.sim.recorder.messages_for(SimChannel::Email);
@@ -125,7 +126,11 @@ async fn inbound_sms(app: &TestApp, from: &str, body: &str, signed: bool) -> (u1
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let url = format!("{}{path}", app.api_url);
-    let key = if signed { TWILIO_AUTH_TOKEN } else { "not-the-token" };
+    let key = if signed {
+        TWILIO_AUTH_TOKEN
+    } else {
+        "not-the-token"
+    };
     let signature = twilio_signature::sign(key, &url, &params);
     let r = app
         .http
@@ -168,7 +173,10 @@ async fn sms_stop_and_start_keywords_change_the_sms_opt_out() {
     // A forged request changes nothing: 403 with a JSON body.
     let (status, content_type, body) = inbound_sms(&app, phone, "START", false).await;
     assert_eq!(status, 403, "{body}");
-    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     assert_eq!(opt_outs(&app).await.len(), 1);
 
     // Other text and unknown numbers: an empty answer, nothing changed.
@@ -222,7 +230,10 @@ async fn teams_buttons_join_and_leave_a_segment_with_a_valid_bot_framework_token
     let app = TestApp::spawn_with(&[Service::Api]).await;
     let ids = people(&app, 2).await;
     let (_, seg) = app.post("/v1/segments", &json!({"name": "news"})).await;
-    let seg: Uuid = seg["id"].as_str().and_then(|s| s.parse().ok()).expect("segment id");
+    let seg: Uuid = seg["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("segment id");
     let store = &app.env.store;
     let token = token_for(&app);
 
@@ -232,7 +243,11 @@ async fn teams_buttons_join_and_leave_a_segment_with_a_valid_bot_framework_token
         json!({"action": "segment_opt_in", "segment_id": seg}),
     );
     let (status, body) = post_activity(&app, Some(&token), &opt_in).await;
-    assert_eq!((status, body["result"].as_str()), (200, Some("opted_in")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("opted_in")),
+        "{body}"
+    );
     assert!(store.is_segment_member(seg, ids[1]).await.expect("member?"));
     assert!(!store.is_segment_member(seg, ids[0]).await.expect("member?"));
 
@@ -242,7 +257,11 @@ async fn teams_buttons_join_and_leave_a_segment_with_a_valid_bot_framework_token
         json!({"action": "segment_opt_out", "segment_id": seg}),
     );
     let (status, body) = post_activity(&app, Some(&token), &opt_out).await;
-    assert_eq!((status, body["result"].as_str()), (200, Some("opted_out")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("opted_out")),
+        "{body}"
+    );
     assert!(!store.is_segment_member(seg, ids[1]).await.expect("member?"));
     // An admin's paste does not put them back.
     let (_, report) = app
@@ -258,25 +277,44 @@ async fn teams_buttons_join_and_leave_a_segment_with_a_valid_bot_framework_token
     let (status, _) = post_activity(&app, Some(&token), &opt_in).await;
     assert_eq!(status, 200);
     assert!(store.is_segment_member(seg, ids[1]).await.expect("member?"));
-    assert!(!store.is_segment_opted_out(seg, ids[1]).await.expect("opted out?"));
+    assert!(!store
+        .is_segment_opted_out(seg, ids[1])
+        .await
+        .expect("opted out?"));
 
     // Unsubscribe from Teams as a whole.
     let unsubscribe = button_activity(&app, 0, json!({"action": "unsubscribe"}));
     let (status, body) = post_activity(&app, Some(&token), &unsubscribe).await;
-    assert_eq!((status, body["result"].as_str()), (200, Some("unsubscribed")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("unsubscribed")),
+        "{body}"
+    );
     assert_eq!(
         store.channel_opt_outs(ids[0]).await.expect("opt-outs"),
         vec![Channel::Teams]
     );
 
     // Someone the directory does not know, a plain message, an unknown segment.
-    let stranger = button_activity(&app, 7, json!({"action": "segment_opt_in", "segment_id": seg}));
+    let stranger = button_activity(
+        &app,
+        7,
+        json!({"action": "segment_opt_in", "segment_id": seg}),
+    );
     let (status, body) = post_activity(&app, Some(&token), &stranger).await;
-    assert_eq!((status, body["result"].as_str()), (200, Some("unknown_user")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("unknown_user")),
+        "{body}"
+    );
     let mut chat = button_activity(&app, 0, Value::Null);
     chat["text"] = json!("hello");
     let (status, body) = post_activity(&app, Some(&token), &chat).await;
-    assert_eq!((status, body["result"].as_str()), (200, Some("ignored")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("ignored")),
+        "{body}"
+    );
     let unknown = button_activity(
         &app,
         0,
@@ -292,7 +330,10 @@ async fn teams_activities_without_a_valid_bot_framework_token_are_refused() {
     let app = TestApp::spawn_with(&[Service::Api]).await;
     let ids = people(&app, 1).await;
     let (_, seg) = app.post("/v1/segments", &json!({"name": "news"})).await;
-    let seg: Uuid = seg["id"].as_str().and_then(|s| s.parse().ok()).expect("segment id");
+    let seg: Uuid = seg["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("segment id");
     let activity = button_activity(
         &app,
         0,
@@ -301,7 +342,8 @@ async fn teams_activities_without_a_valid_bot_framework_token_are_refused() {
     let service_url = format!("{}/", app.sim.base_url());
 
     let expired = sign_bot_token(&bot_claims(TEAMS_APP_ID, &service_url, -3600)).expect("sign");
-    let wrong_audience = sign_bot_token(&bot_claims("another-bot", &service_url, 3600)).expect("sign");
+    let wrong_audience =
+        sign_bot_token(&bot_claims("another-bot", &service_url, 3600)).expect("sign");
     let wrong_service = bot_token(TEAMS_APP_ID, "https://smba.evil.example/").expect("sign");
     let mut wrong_issuer_claims = bot_claims(TEAMS_APP_ID, &service_url, 3600);
     wrong_issuer_claims["iss"] = json!("https://sts.windows.net/someone/");
@@ -348,7 +390,11 @@ async fn teams_activities_without_a_valid_bot_framework_token_are_refused() {
 
     // The same activity with a good token goes through.
     let (status, body) = post_activity(&app, Some(&token_for(&app)), &activity).await;
-    assert_eq!((status, body["result"].as_str()), (200, Some("opted_in")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("opted_in")),
+        "{body}"
+    );
     assert!(app
         .env
         .store

@@ -40,7 +40,10 @@ async fn segment(app: &TestApp, name: &str) -> Uuid {
     let (status, body) = app.post("/v1/segments", &json!({ "name": name })).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["member_count"], 0);
-    body["id"].as_str().and_then(|s| s.parse().ok()).expect("segment id")
+    body["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("segment id")
 }
 
 async fn upload(app: &TestApp, segment: Uuid, content: impl Into<Vec<u8>>) -> (u16, Value) {
@@ -105,7 +108,13 @@ async fn error_report(app: &TestApp, view: &Value) -> Vec<(String, String, Strin
     assert_eq!(records[0].fields, ["row", "value", "reason"]);
     records[1..]
         .iter()
-        .map(|r| (r.fields[0].clone(), r.fields[1].clone(), r.fields[2].clone()))
+        .map(|r| {
+            (
+                r.fields[0].clone(),
+                r.fields[1].clone(),
+                r.fields[2].clone(),
+            )
+        })
         .collect()
 }
 
@@ -138,7 +147,8 @@ async fn pasted_emails_add_members_with_a_report_per_row() {
         .await
         .expect("opt out");
 
-    let pasted = "person0@example.org\n\nPERSON1@EXAMPLE.ORG\r\nnot-an-email@\nperson0@example.org\n\
+    let pasted =
+        "person0@example.org\n\nPERSON1@EXAMPLE.ORG\r\nnot-an-email@\nperson0@example.org\n\
                   nobody@example.org\nEXT-2\nperson3@example.org\nperson4@example.org\n";
     let (status, report) = app
         .post_raw(&format!("/v1/segments/{seg}/members"), "text/plain", pasted)
@@ -198,7 +208,11 @@ async fn pasted_emails_add_members_with_a_report_per_row() {
 
     assert_eq!(
         member_emails(&app, seg).await,
-        ["person0@example.org", "person1@example.org", "person2@example.org"]
+        [
+            "person0@example.org",
+            "person1@example.org",
+            "person2@example.org"
+        ]
     );
 
     // Bad requests: 4xx with a JSON body, nothing added.
@@ -257,7 +271,10 @@ async fn an_upload_is_processed_by_the_worker_with_status_counts_and_reports() {
     assert_eq!(view["filename"], "people.csv");
     let warnings = view["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1, "{view}");
-    assert!(warnings[0].as_str().unwrap_or_default().contains("Name"), "{view}");
+    assert!(
+        warnings[0].as_str().unwrap_or_default().contains("Name"),
+        "{view}"
+    );
 
     assert_eq!(
         error_report(&app, &view).await,
@@ -271,12 +288,19 @@ async fn an_upload_is_processed_by_the_worker_with_status_counts_and_reports() {
     );
     assert_eq!(
         member_emails(&app, seg).await,
-        ["person0@example.org", "person1@example.org", "person3@example.org"]
+        [
+            "person0@example.org",
+            "person1@example.org",
+            "person3@example.org"
+        ]
     );
     let (_, segment_view) = app.get(&format!("/v1/segments/{seg}")).await;
     assert_eq!(segment_view["member_count"], 3);
     assert_eq!(segment_view["latest_upload"]["id"], view["id"]);
-    assert_eq!(segment_view["latest_upload"]["status"], "completed_with_errors");
+    assert_eq!(
+        segment_view["latest_upload"]["status"],
+        "completed_with_errors"
+    );
 
     // The file is dropped once processed: the members and the report are the record.
     let content: Option<Vec<u8>> =
@@ -291,7 +315,10 @@ async fn an_upload_is_processed_by_the_worker_with_status_counts_and_reports() {
     let seg2 = segment(&app, "clean").await;
     let view = upload_and_wait(&app, seg2, "EXT-0\nperson1@example.org\n\nEXT-2").await;
     assert_eq!(view["status"], "completed", "{view}");
-    assert_eq!((view["total"].as_i64(), view["added"].as_i64()), (Some(3), Some(3)));
+    assert_eq!(
+        (view["total"].as_i64(), view["added"].as_i64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(view["failed"], 0);
     assert_eq!(view["warnings"], json!([]));
     assert!(error_report(&app, &view).await.is_empty());
@@ -312,7 +339,10 @@ async fn broken_csvs_are_read_or_refused_clearly_and_valid_rows_are_kept() {
                person2@example.org";
     let view = upload_and_wait(&app, seg, csv).await;
     assert_eq!(view["status"], "completed_with_errors", "{view}");
-    assert_eq!((view["total"].as_i64(), view["added"].as_i64()), (Some(4), Some(3)));
+    assert_eq!(
+        (view["total"].as_i64(), view["added"].as_i64()),
+        (Some(4), Some(3))
+    );
     assert_eq!(view["warnings"].as_array().map(Vec::len), Some(1), "{view}");
     assert_eq!(
         error_report(&app, &view).await,
@@ -333,15 +363,27 @@ async fn broken_csvs_are_read_or_refused_clearly_and_valid_rows_are_kept() {
         ("binary", png, 400, "not_csv"),
         ("latin-1", b"caf\xe9@example.org\n".to_vec(), 400, "not_csv"),
         ("empty", Vec::new(), 400, "empty_file"),
-        ("bom and blank lines", b"\xEF\xBB\xBF\r\n\r\n".to_vec(), 400, "empty_file"),
-        ("oversized", oversized.into_bytes(), 413, "payload_too_large"),
+        (
+            "bom and blank lines",
+            b"\xEF\xBB\xBF\r\n\r\n".to_vec(),
+            400,
+            "empty_file",
+        ),
+        (
+            "oversized",
+            oversized.into_bytes(),
+            413,
+            "payload_too_large",
+        ),
     ];
     for (what, content, want_status, want_code) in cases {
         let (status, body) = upload(&app, seg, content).await;
         assert_eq!(status, want_status, "{what}: {body}");
         assert_eq!(body["error"]["code"], want_code, "{what}: {body}");
         assert!(
-            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{what}: {body}"
         );
     }
@@ -356,11 +398,12 @@ async fn broken_csvs_are_read_or_refused_clearly_and_valid_rows_are_kept() {
     assert_eq!(r.status().as_u16(), 415);
     let (status, _) = upload(&app, Uuid::new_v4(), "person0@example.org").await;
     assert_eq!(status, 404);
-    let uploads: i64 = sqlx::query_scalar("SELECT count(*) FROM segment_uploads WHERE segment_id = $1")
-        .bind(seg)
-        .fetch_one(app.env.store.pool())
-        .await
-        .expect("count");
+    let uploads: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM segment_uploads WHERE segment_id = $1")
+            .bind(seg)
+            .fetch_one(app.env.store.pool())
+            .await
+            .expect("count");
     assert_eq!(uploads, 0, "refused files are not stored");
     app.shutdown().await;
 }
@@ -391,7 +434,10 @@ async fn processing_again_after_a_crash_and_a_repeated_job_give_the_same_result(
     let crashed = segment(&app, "crashed").await;
     let (status, accepted) = upload(&app, crashed, csv.clone()).await;
     assert_eq!(status, 202, "{accepted}");
-    let upload_id: Uuid = accepted["id"].as_str().and_then(|s| s.parse().ok()).expect("id");
+    let upload_id: Uuid = accepted["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
 
     // A worker takes the upload, commits two batches, and dies (its connection closes).
     let claim = app
@@ -420,10 +466,12 @@ async fn processing_again_after_a_crash_and_a_repeated_job_give_the_same_result(
     drop(partial);
 
     // The job is in the outbox once; a second copy as if the relay had published it twice.
-    sqlx::query("INSERT INTO outbox (routing_key, payload) SELECT routing_key, payload FROM outbox")
-        .execute(app.env.store.pool())
-        .await
-        .expect("duplicate the outbox row");
+    sqlx::query(
+        "INSERT INTO outbox (routing_key, payload) SELECT routing_key, payload FROM outbox",
+    )
+    .execute(app.env.store.pool())
+    .await
+    .expect("duplicate the outbox row");
     app.start(Service::Scheduler).await;
     app.start(Service::Evaluator).await;
     let after_crash = wait_finished(&app, crashed, &upload_id.to_string()).await;
@@ -442,7 +490,10 @@ async fn processing_again_after_a_crash_and_a_repeated_job_give_the_same_result(
     let crashed_report = error_report(&app, &after_crash).await;
     assert_eq!(crashed_report.len(), 1100 + deactivated as usize);
     assert_eq!(crashed_report, error_report(&app, &clean_view).await);
-    assert_eq!(member_emails(&app, crashed).await, member_emails(&app, clean).await);
+    assert_eq!(
+        member_emails(&app, crashed).await,
+        member_emails(&app, clean).await
+    );
 
     // Both copies of the job were consumed: nothing is left to process or to requeue.
     eventually("the outbox to be relayed", TIMEOUT, || async {

@@ -119,12 +119,7 @@ pub async fn upload_csv(
         .filter(|f| !f.is_empty());
     let upload = state
         .store
-        .insert_segment_upload(
-            id,
-            filename.as_deref(),
-            &body,
-            Topology::SEGMENT_IMPORT_KEY,
-        )
+        .insert_segment_upload(id, filename.as_deref(), &body, Topology::SEGMENT_IMPORT_KEY)
         .await?;
     tracing::info!(upload_id = %upload.id, bytes = body.len(), "segment upload stored");
     metrics::counter!("pushfleet_segment_uploads_total").increment(1);

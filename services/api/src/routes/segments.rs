@@ -153,7 +153,10 @@ pub async fn get_segment(
 ) -> Result<Json<SegmentView>, ApiError> {
     let segment = state.store.get_segment(id).await?;
     let latest = state.store.latest_segment_upload(id).await?;
-    Ok(Json(SegmentView::new(segment, latest.map(UploadView::from))))
+    Ok(Json(SegmentView::new(
+        segment,
+        latest.map(UploadView::from),
+    )))
 }
 
 /// Adds members: e-mails pasted one per line (`text/plain`), or JSON lists of e-mails and
@@ -215,7 +218,12 @@ pub async fn add_members(
         total.errors.extend(report.errors);
     }
     let member_count = state.store.get_segment(id).await?.member_count;
-    tracing::info!(rows = rows.len(), added = total.added, failed = total.errors.len(), "members added");
+    tracing::info!(
+        rows = rows.len(),
+        added = total.added,
+        failed = total.errors.len(),
+        "members added"
+    );
     Ok(Json(AddMembersReport {
         total: rows.len() as u64,
         added: total.added,

@@ -103,7 +103,10 @@ pub async fn teams_messages(
     let Some(action) = button_data(&activity) else {
         return Ok(result("ignored"));
     };
-    let name = action.get("action").and_then(Value::as_str).unwrap_or_default();
+    let name = action
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     tracing::Span::current().record("action", name);
     let from = activity.from.as_ref();
     let user_ids: Vec<String> = from
@@ -147,7 +150,10 @@ pub async fn teams_messages(
                     .await?;
                 "unsubscribed"
             } else {
-                state.store.opt_in_to_channel(person, Channel::Teams).await?;
+                state
+                    .store
+                    .opt_in_to_channel(person, Channel::Teams)
+                    .await?;
                 "subscribed"
             }
         }

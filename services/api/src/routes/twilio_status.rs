@@ -135,7 +135,10 @@ fn count(result: &'static str) {
 }
 
 /// The one value of a field; a field given twice with different values is refused.
-pub(crate) fn field<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn field<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, ApiError> {
     let mut values = params
         .iter()
         .filter(|(k, _)| k == name)

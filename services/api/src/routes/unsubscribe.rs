@@ -62,7 +62,10 @@ pub async fn unsubscribe_page(
          <button type=\"submit\">Unsubscribe</button></form></body></html>"
     );
     Ok((
-        [(header::CACHE_CONTROL, "no-store"), (header::X_FRAME_OPTIONS, "DENY")],
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
         Html(page),
     )
         .into_response())

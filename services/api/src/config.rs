@@ -42,7 +42,7 @@ impl BotAuthConfig {
 
     pub fn from_env() -> Self {
         Self {
-            app_id: env_string("TEAMS_APP_ID", "pushfleet-dev-bot"),
+            app_id: env_string("TEAMS_APP_ID", "pushfleet-dev-app"),
             openid_metadata_url: env_string("BOT_OPENID_METADATA_URL", Self::DEFAULT_METADATA_URL),
             issuer: env_string("BOT_TOKEN_ISSUER", Self::DEFAULT_ISSUER),
         }

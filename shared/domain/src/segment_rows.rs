@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn repeated_values_are_duplicates_whatever_the_case_of_the_email() {
-        let (rows, _) = read_all(&[&["email"], &["A@x.io"], &["a@X.IO"], &["E1"], &["E1"]]);
+        let (rows, _) = read_all(&[&["A@x.io"], &["a@X.IO"], &["E1"], &["E1"]]);
         assert_eq!(rows[1].key, Err(RowProblem::DuplicateRow));
         assert_eq!(rows[3].key, Err(RowProblem::DuplicateRow));
         assert!(rows[0].key.is_ok() && rows[2].key.is_ok());

@@ -22,6 +22,8 @@ pub struct ApiConfig {
     pub unsubscribe_secret: Secret<String>,
     /// How the bot's messaging endpoint checks the Bot Framework's tokens.
     pub bot_auth: BotAuthConfig,
+    /// `PEOPLE_IMPORT_MAX_BYTES`: the largest streamed people import (CSV, NDJSON).
+    pub import_max_bytes: u64,
 }
 
 /// The Bot Framework's JWTs on incoming activities.
@@ -62,6 +64,7 @@ impl ApiConfig {
             segment_upload_max_bytes: env_or("SEGMENT_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)?,
             unsubscribe_secret: unsubscribe_secret(),
             bot_auth: BotAuthConfig::from_env(),
+            import_max_bytes: env_or("PEOPLE_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)?,
         })
     }
 }

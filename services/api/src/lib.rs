@@ -9,6 +9,7 @@ mod config;
 mod csv_response;
 mod extract;
 mod openapi;
+mod people_rows;
 mod routes;
 mod server;
 

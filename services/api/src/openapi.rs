@@ -1,7 +1,7 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
 use crate::routes::{
-    audiences, campaigns, dead_letters, people, segment_uploads, segments, teams_messages,
-    templates, twilio_inbound, twilio_status, unsubscribe,
+    audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
+    teams_messages, templates, twilio_inbound, twilio_status, unsubscribe,
 };
 use utoipa::OpenApi;
 
@@ -15,6 +15,8 @@ use utoipa::OpenApi;
     paths(
         people::create_people,
         people::get_person,
+        people::deactivate_person,
+        people_import::import_people,
         audiences::create_audience,
         audiences::get_audience,
         audiences::preview_criteria,
@@ -50,6 +52,8 @@ use utoipa::OpenApi;
         people::TeamsInput,
         people::CreatedPeople,
         people::PersonView,
+        people_import::ImportReport,
+        people_import::RowErrorView,
         audiences::CreateAudience,
         audiences::AudienceView,
         audiences::PreviewRequest,

@@ -1,8 +1,8 @@
 use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
-    audiences, campaigns, dead_letters, people, segment_uploads, segments, teams_messages,
-    templates, twilio_inbound, unsubscribe, AppState,
+    audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
+    teams_messages, templates, twilio_inbound, unsubscribe, AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
@@ -28,7 +28,11 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
     });
     Router::new()
         .route("/v1/people", post(people::create_people))
-        .route("/v1/people/{id}", get(people::get_person))
+        .route("/v1/people/import", post(people_import::import_people))
+        .route(
+            "/v1/people/{id}",
+            get(people::get_person).delete(people::deactivate_person),
+        )
         .route("/v1/audiences", post(audiences::create_audience))
         .route("/v1/audiences/preview", post(audiences::preview_criteria))
         .route("/v1/audiences/{id}", get(audiences::get_audience))
@@ -96,6 +100,8 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
             twilio,
             unsubscribe_secret: cfg.unsubscribe_secret.clone(),
             bot_auth: Arc::new(BotTokenVerifier::new(cfg.bot_auth.clone())),
+            import_max_bytes: cfg.import_max_bytes,
+            json_import_max_bytes: cfg.max_body_bytes,
         })
 }
 

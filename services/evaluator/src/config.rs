@@ -1,4 +1,5 @@
-use pushfleet_config::{env_or, CommonConfig, ConfigError};
+use pushfleet_config::{env_duration_ms, env_or, CommonConfig, ConfigError};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct EvaluatorConfig {
@@ -9,6 +10,12 @@ pub struct EvaluatorConfig {
     pub publish_batch: i64,
     /// `CONFIRM_WINDOW`: publishes awaiting a broker confirm at once.
     pub confirm_window: usize,
+    /// `EVALUATOR_MAX_ATTEMPTS`: tries of an evaluate job that fails the same way each time
+    /// (not a dependency outage) before it is dead-lettered and the campaign marked.
+    pub max_attempts: u32,
+    /// `EVALUATOR_RETRY_MS`: pause before such a job is tried again, times its attempt
+    /// number (at most ten times).
+    pub retry_pause: Duration,
 }
 
 impl EvaluatorConfig {
@@ -18,6 +25,8 @@ impl EvaluatorConfig {
             concurrency: env_or("EVALUATOR_CONCURRENCY", 2)?,
             publish_batch: env_or("PUBLISH_BATCH", 2000)?,
             confirm_window: env_or("CONFIRM_WINDOW", 256)?,
+            max_attempts: env_or("EVALUATOR_MAX_ATTEMPTS", 5)?,
+            retry_pause: env_duration_ms("EVALUATOR_RETRY_MS", Duration::from_secs(1))?,
         })
     }
 }

@@ -3,14 +3,13 @@ use crate::EvaluatorConfig;
 use anyhow::Context;
 use pushfleet_domain::{EvaluateJob, SendWindow};
 use pushfleet_queue::{
-    connected_check, consume_until_shutdown, consumer_tag, settle, ConsumeSettings, Delivery,
-    Publisher, Topology,
+    connected_check, consume_until_shutdown, consumer_tag, header, settle, ConsumeSettings,
+    Delivery, OutgoingMessage, Publisher, Topology, ATTEMPT_HEADER, REASON_HEADER,
 };
 use pushfleet_store::{Store, StoreError};
 use pushfleet_telemetry::{serve_admin, Readiness};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -21,6 +20,13 @@ struct Evaluator {
     topology: Topology,
     cfg: EvaluatorConfig,
     shutdown: CancellationToken,
+}
+
+/// How many times this evaluate job has been tried, counting this one.
+fn attempt_of(delivery: &Delivery) -> u32 {
+    header(delivery, ATTEMPT_HEADER)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +41,29 @@ enum EvaluateError {
     Interrupted,
 }
 
+impl EvaluateError {
+    /// Worth trying again without counting: a dependency outage, or a shutdown.
+    fn is_transient(&self) -> bool {
+        match self {
+            EvaluateError::Store(e) => e.is_transient(),
+            EvaluateError::Queue(_) | EvaluateError::Interrupted => true,
+            EvaluateError::Encode(_) => false,
+        }
+    }
+}
+
 /// Runs the evaluator until `shutdown` fires.
 pub async fn run(cfg: EvaluatorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let common = &cfg.common;
     let store = Store::connect(common.database_url.expose(), common.db_pool_size)
         .await
         .context("connecting to Postgres")?;
-    let topology = Topology::new(common.namespace.clone());
+    let topology = Topology::new(common.namespace.clone()).with_dead_letter_retention(
+        pushfleet_queue::DeadLetterRetention {
+            ttl: common.dead_letter_ttl,
+            max_length: common.dead_letter_max_length,
+        },
+    );
     let connected = Arc::new(AtomicBool::new(false));
     let imports_connected = Arc::new(AtomicBool::new(false));
     let readiness = Readiness::new()
@@ -128,18 +150,96 @@ impl Evaluator {
                     tracing::error!(what, "evaluate job for a missing campaign; dropping it");
                     settle::ack(&delivery).await;
                 }
-                Err(e) => {
+                Err(e) if e.is_transient() => {
+                    // A dependency is down or we are stopping: try again, for as long as it
+                    // takes; the outage holds up every job alike.
                     tracing::warn!(error = %e, "evaluation not finished; requeueing");
-                    if !self.shutdown.is_cancelled() {
-                        // Keeps a failing dependency from becoming a hot redelivery loop.
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+                    // Keeps a failing dependency from becoming a hot redelivery loop.
+                    self.pause(self.cfg.retry_pause).await;
                     settle::requeue(&delivery).await;
                 }
+                Err(e) => self.retry_or_give_up(&delivery, &job, e).await,
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// An evaluation failed in a way that does not depend on an outage (bad stored data):
+    /// it would fail the same way on every redelivery. Try it again a few times (the
+    /// message is republished with its attempt count, since a requeue does not count), then
+    /// give up: record the reason on the campaign, dead-letter the job, ack it.
+    async fn retry_or_give_up(&self, delivery: &Delivery, job: &EvaluateJob, e: EvaluateError) {
+        let attempt = attempt_of(delivery);
+        let reason = e.to_string();
+        metrics::counter!("pushfleet_evaluate_failures_total").increment(1);
+        if attempt >= self.cfg.max_attempts {
+            tracing::error!(error = %reason, attempt, "evaluation failed every time; giving up and dead-lettering the job");
+            let recorded = self
+                .store
+                .record_evaluation_error(
+                    job.campaign_id,
+                    &format!("evaluation given up after {attempt} attempts: {reason}"),
+                )
+                .await;
+            let message = OutgoingMessage::new(
+                self.topology.dead_letter_exchange(),
+                String::new(),
+                delivery.data.clone(),
+            )
+            .with_header(REASON_HEADER, reason.clone())
+            .with_header(ATTEMPT_HEADER, attempt.to_string());
+            match recorded {
+                Ok(()) => match self.publisher.publish(message).await {
+                    Ok(()) => {
+                        metrics::counter!("pushfleet_evaluate_dead_lettered_total").increment(1);
+                        settle::ack(delivery).await;
+                    }
+                    Err(e) => {
+                        self.requeue_later(delivery, &format!("dead-letter publish: {e}"))
+                            .await
+                    }
+                },
+                Err(e) => {
+                    self.requeue_later(delivery, &format!("recording the error: {e}"))
+                        .await
+                }
+            }
+            return;
+        }
+        tracing::warn!(error = %reason, attempt, max = self.cfg.max_attempts, "evaluation failed; trying again");
+        self.pause(self.cfg.retry_pause * attempt.min(10)).await;
+        // The copy is confirmed before the original is acked: a crash in between leaves two
+        // copies (evaluation is idempotent), never none.
+        let copy = OutgoingMessage::new(
+            self.topology.work_exchange(),
+            Topology::EVALUATE_KEY.to_owned(),
+            delivery.data.clone(),
+        )
+        .with_header(ATTEMPT_HEADER, (attempt + 1).to_string());
+        match self.publisher.publish(copy).await {
+            Ok(()) => {
+                settle::ack(delivery).await;
+            }
+            Err(e) => {
+                self.requeue_later(delivery, &format!("republishing: {e}"))
+                    .await
+            }
+        }
+    }
+
+    /// Waits `d`, or less if shutdown comes first.
+    async fn pause(&self, d: std::time::Duration) {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(d) => {}
+        }
+    }
+
+    async fn requeue_later(&self, delivery: &Delivery, reason: &str) {
+        tracing::warn!(reason, "requeueing the evaluate job");
+        self.pause(self.cfg.retry_pause).await;
+        settle::requeue(delivery).await;
     }
 
     /// Gives every delivery of a windowed campaign a random due time in its recipient's
@@ -196,9 +296,12 @@ impl Evaluator {
                     redelivered || expansion.evaluated_before,
                 )
                 .await?;
-            if batch.jobs.is_empty() {
+            if batch.is_empty() {
                 return Ok(published);
             }
+            // Rows that cannot become a job are failed with the batch, not published.
+            metrics::counter!("pushfleet_poisoned_deliveries_total")
+                .increment(batch.poisoned.len() as u64);
             let messages = self.topology.send_job_messages(&batch.jobs)?;
             let n = messages.len() as u64;
             self.publisher.publish_all(messages).await?;

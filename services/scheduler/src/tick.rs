@@ -15,6 +15,8 @@ enum TickError {
     Queue(#[from] QueueError),
     #[error("cannot encode outbox payload: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("the broker connection is closed")]
+    Disconnected,
 }
 
 /// Runs the scheduler until `shutdown` fires.
@@ -23,7 +25,12 @@ pub async fn run(cfg: SchedulerConfig, shutdown: CancellationToken) -> anyhow::R
     let store = Store::connect(common.database_url.expose(), common.db_pool_size)
         .await
         .context("connecting to Postgres")?;
-    let topology = Topology::new(common.namespace.clone());
+    let topology = Topology::new(common.namespace.clone()).with_dead_letter_retention(
+        pushfleet_queue::DeadLetterRetention {
+            ttl: common.dead_letter_ttl,
+            max_length: common.dead_letter_max_length,
+        },
+    );
     let connected = Arc::new(AtomicBool::new(false));
     let readiness = Readiness::new()
         .with_check("postgres", store.readiness_check())
@@ -54,6 +61,11 @@ pub async fn run(cfg: SchedulerConfig, shutdown: CancellationToken) -> anyhow::R
                 tokio::select! {
                     _ = shutdown.cancelled() => break Ok(()),
                     _ = ticker.tick() => {}
+                }
+                // A dead connection is noticed here, within a tick, not at the next publish
+                // (which may be long off): `/readyz` tells the truth and the reconnect starts.
+                if !broker.is_connected() {
+                    break Err(TickError::Disconnected);
                 }
                 if let Err(e) = tick(&store, &publisher, &topology, cfg.batch).await {
                     break Err(e);
@@ -102,9 +114,13 @@ async fn publish_due_deliveries(
 ) -> Result<(), TickError> {
     loop {
         let due = store.claim_due_deliveries(batch).await?;
-        if due.jobs.is_empty() {
+        if due.is_empty() {
             return Ok(());
         }
+        // Rows that cannot become a job are failed with the batch, not published: one bad
+        // row must not hold back every deferred send at every tick.
+        metrics::counter!("pushfleet_poisoned_deliveries_total")
+            .increment(due.poisoned.len() as u64);
         let messages = topology.send_job_messages(&due.jobs)?;
         let n = messages.len() as u64;
         publisher.publish_all(messages).await?;
@@ -126,9 +142,19 @@ async fn relay_outbox(
         if outbox.messages.is_empty() {
             return Ok(());
         }
-        let messages = outbox
+        // A row whose routing key no queue is bound to would be returned unroutable on
+        // every try and hold up the whole outbox: drop it, loudly (only code writes here).
+        let (routable, unroutable): (Vec<_>, Vec<_>) = outbox
             .messages
             .iter()
+            .partition(|m| topology.is_work_key(&m.routing_key));
+        for m in &unroutable {
+            tracing::error!(id = m.id, routing_key = %m.routing_key, payload = %m.payload,
+                "outbox row with an unknown routing key; dropping it");
+            metrics::counter!("pushfleet_outbox_dropped_total").increment(1);
+        }
+        let messages = routable
+            .into_iter()
             .map(|m| {
                 Ok(OutgoingMessage::new(
                     topology.work_exchange(),

@@ -1,5 +1,6 @@
 use crate::{env_or, env_string, ConfigError, Secret};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// What every service needs: where the three servers are, the queue-name prefix (lets tests
 /// and several fleets share one broker), and the admin port for health and metrics.
@@ -14,6 +15,12 @@ pub struct CommonConfig {
     pub admin_addr: SocketAddr,
     /// Postgres connections per process.
     pub db_pool_size: u32,
+    /// `DEAD_LETTER_TTL_HOURS` (default 336, two weeks): how long the RabbitMQ dead-letter
+    /// queue keeps a message. The record of a dead delivery is in Postgres either way.
+    pub dead_letter_ttl: Duration,
+    /// `DEAD_LETTER_MAX_LENGTH` (default 100000): messages the dead-letter queue keeps; the
+    /// oldest are dropped first.
+    pub dead_letter_max_length: u32,
 }
 
 impl CommonConfig {
@@ -35,6 +42,10 @@ impl CommonConfig {
                 SocketAddr::from(([127, 0, 0, 1], default_admin_port)),
             )?,
             db_pool_size: env_or("DB_POOL_SIZE", 10)?,
+            dead_letter_ttl: Duration::from_secs(
+                3600 * env_or::<u64>("DEAD_LETTER_TTL_HOURS", 336)?,
+            ),
+            dead_letter_max_length: env_or("DEAD_LETTER_MAX_LENGTH", 100_000)?,
         })
     }
 }

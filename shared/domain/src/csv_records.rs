@@ -111,7 +111,9 @@ impl CsvRecords {
 
     fn parse(&mut self, mut input: &[u8], records: &mut Vec<CsvRecord>) -> Result<(), NotCsv> {
         if let Some(pos) = memchr_nul(input) {
+            // The records before the bad byte are good ones: hand them out first.
             let line = self.newlines + count_lines(&input[..pos]) + 1;
+            self.parse(&input[..pos], records)?;
             return Err(NotCsv::Binary { line });
         }
         let at_end = input.is_empty();

@@ -24,7 +24,7 @@ pub use delivery_state::DeliveryState;
 pub use email_address::{EmailAddress, InvalidEmail};
 pub use jobs::{EvaluateJob, SendJob};
 pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
-pub use provider_status::{ProviderStatus, UnknownProviderStatus};
+pub use provider_status::{ProviderStatus, TwilioStatus, UnknownProviderStatus};
 pub use recipient::{Recipient, TeamsConversationRef};
 pub use send_window::{parse_time_zone, SendWindow, SendWindowError};
 pub use sms_segment_count::sms_segments;

@@ -134,8 +134,9 @@ impl SendWindow {
         None
     }
 
-    /// The first allowed moment on a later local day than `after` (for "try again the next
-    /// day within working hours"), at a random time within that day's hours.
+    /// A random moment within the working hours of the first allowed day of the window
+    /// that is a later local day than `after` (seed 001: "the next day during opening
+    /// hours"), or `None` when the window has no such day left: the campaign is over.
     pub fn next_day(
         &self,
         tz: Tz,
@@ -143,13 +144,7 @@ impl SendWindow {
         rng: &mut impl Rng,
     ) -> Option<DateTime<Utc>> {
         let today = after.with_timezone(&tz).date_naive();
-        let open = SendWindow {
-            // Retries may run past the campaign's own days: look a week ahead.
-            days: 8,
-            start: after,
-            ..self.clone()
-        };
-        let interval = open
+        let interval = self
             .intervals(tz, after)
             .into_iter()
             .find(|(a, _)| a.with_timezone(&tz).date_naive() > today)?;
@@ -263,6 +258,8 @@ mod tests {
             next >= t("2026-11-23T08:00:00Z") && next < t("2026-11-23T16:00:00Z"),
             "{next}"
         );
+        // Monday is the window's last day: no next day after it.
+        assert_eq!(w.next_day(tz, t("2026-11-23T14:00:00Z"), &mut rng), None);
     }
 
     #[test]

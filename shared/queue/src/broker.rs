@@ -19,14 +19,15 @@ impl Broker {
     pub async fn connect(url: &str, topology: Topology) -> Result<Self, QueueError> {
         let connect = async {
             let connection = Connection::connect(url, ConnectionProperties::default()).await?;
-            let ch = connection.create_channel().await?;
-            topology.declare(&ch).await?;
-            let _ = ch.close(200, "topology declared".into()).await;
-            Ok::<_, QueueError>(connection)
+            let legacy = topology.declare(&connection).await?;
+            Ok::<_, QueueError>((connection, legacy))
         };
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        let (connection, legacy) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| QueueError::Timeout(CONNECT_TIMEOUT))??;
+        if legacy {
+            spawn_legacy_retirement(url.to_owned(), topology.clone());
+        }
         Ok(Self {
             connection,
             topology,
@@ -73,4 +74,30 @@ impl Broker {
         let close = self.connection.close(200, "shutdown".into());
         let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
     }
+}
+
+/// Moves the legacy dead-letter queue's messages on a connection of its own, off the start
+/// path: a large backlog must not hold up (or time out) a service's start.
+fn spawn_legacy_retirement(url: String, topology: Topology) {
+    tokio::spawn(async move {
+        let connect = Connection::connect(&url, ConnectionProperties::default());
+        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return tracing::warn!(error = %e, "legacy dead letters: cannot connect; the next start retries")
+            }
+            Err(_) => {
+                return tracing::warn!(
+                    "legacy dead letters: connect timed out; the next start retries"
+                )
+            }
+        };
+        match crate::legacy_dead_letters::retire_legacy_dead_letters(&conn, &topology).await {
+            Ok(moved) => tracing::info!(moved, "legacy dead-letter queue retired"),
+            Err(e) => {
+                tracing::warn!(error = %e, "legacy dead letters not fully moved; the next start continues")
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.close(200, "done".into())).await;
+    });
 }

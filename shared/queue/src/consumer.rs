@@ -1,8 +1,9 @@
 use crate::QueueError;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::Consumer;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -38,9 +39,16 @@ where
         };
         match next {
             Some(Ok(delivery)) => {
+                let acker = delivery.acker.clone();
                 let fut = handler(delivery);
                 tokio::spawn(async move {
-                    fut.await;
+                    // A handler that panics never settles its message: it would hold a
+                    // prefetch slot until the connection closes, then come back and panic
+                    // again. It goes to the dead-letter queue instead.
+                    if AssertUnwindSafe(fut).catch_unwind().await.is_err() {
+                        tracing::error!("message handler panicked; dead-lettering the message");
+                        crate::settle::reject_unsettled(&acker).await;
+                    }
                     drop(permit);
                 });
             }

@@ -4,6 +4,7 @@
 mod broker;
 mod consumer;
 mod error;
+mod legacy_dead_letters;
 mod publisher;
 pub mod settle;
 mod topology;
@@ -13,11 +14,12 @@ pub use consumer::run_consumer;
 pub use error::QueueError;
 pub use lapin::message::Delivery;
 pub use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+pub use legacy_dead_letters::retire_legacy_dead_letters;
 pub use publisher::{OutgoingMessage, Publisher};
-pub use topology::{RetryTier, Topology};
+pub use topology::{DeadLetterRetention, RetryTier, Topology};
 
-/// Header carrying the reason a message was dead-lettered by a worker.
-pub const REASON_HEADER: &str = "x-pushfleet-reason";
+mod headers;
+pub use headers::{header, ATTEMPT_HEADER, REASON_HEADER};
 
 mod worker;
 pub use worker::{connected_check, consume_until_shutdown, consumer_tag, ConsumeSettings};

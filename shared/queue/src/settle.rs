@@ -32,6 +32,12 @@ pub async fn reject(delivery: &Delivery) -> bool {
     bounded("reject", delivery.acker.reject(options)).await
 }
 
+/// Rejects a message whose handler died without settling it (a no-op if it did settle).
+pub(crate) async fn reject_unsettled(acker: &lapin::Acker) -> bool {
+    let options = BasicRejectOptions { requeue: false };
+    bounded("reject", acker.reject(options)).await
+}
+
 async fn bounded(what: &str, settle: impl Future<Output = lapin::Result<bool>>) -> bool {
     match tokio::time::timeout(SETTLE_TIMEOUT, settle).await {
         Ok(Ok(done)) => done,

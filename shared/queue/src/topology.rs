@@ -1,7 +1,7 @@
 use crate::QueueError;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Channel as AmqpChannel, ExchangeKind};
+use lapin::{Channel as AmqpChannel, Connection, ExchangeKind};
 use pushfleet_domain::Channel;
 use std::time::Duration;
 
@@ -13,6 +13,25 @@ pub struct RetryTier {
     pub delay: Duration,
 }
 
+/// How long the dead-letter queue keeps a message, and how many it keeps (the oldest are
+/// dropped first). The queue is a convenience for operators: the record of a dead delivery
+/// is its `dead` row in Postgres, which `GET /v1/dead-letters` lists and replay works from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterRetention {
+    pub ttl: Duration,
+    pub max_length: u32,
+}
+
+impl Default for DeadLetterRetention {
+    /// Two weeks, 100,000 messages.
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(14 * 24 * 3600),
+            max_length: 100_000,
+        }
+    }
+}
+
 /// Every exchange and queue name of the fleet, under one namespace (`pf` in production;
 /// tests use a unique one each, so they can share one broker).
 ///
@@ -21,11 +40,22 @@ pub struct RetryTier {
 ///                     --segment-imports--> {ns}.segment-imports
 ///                     --send.email-->  {ns}.send.email    (likewise teams, sms)
 /// {ns}.retry.{channel}.{ms}  --TTL--> {ns}.work / send.{channel}
-/// rejected or exhausted       -->     {ns}.dlx (fanout) --> {ns}.dead-letters
+/// rejected or exhausted       -->     {ns}.dlx (fanout) --> {ns}.dead-letters.v2
 /// ```
+///
+/// The dead-letter queue's name carries a version because its arguments changed: RabbitMQ
+/// refuses to redeclare an existing queue with other arguments (PRECONDITION_FAILED, which
+/// also closes the channel), so the unbounded `{ns}.dead-letters` of earlier releases
+/// could not simply gain a TTL and a length limit. Declaring retires it instead: it is
+/// unbound from `{ns}.dlx`, its messages are moved to the new queue in the background, and
+/// it is deleted once empty (see `legacy_dead_letters`). Retention set later through
+/// `DEAD_LETTER_TTL_HOURS` / `DEAD_LETTER_MAX_LENGTH` that differs from the existing
+/// queue's does not stop a service from starting: the queue keeps its arguments and a
+/// warning says so (change them with a broker policy, or delete the queue).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     namespace: String,
+    dead_letters: DeadLetterRetention,
 }
 
 impl Topology {
@@ -52,7 +82,17 @@ impl Topology {
     pub fn new(namespace: impl Into<String>) -> Self {
         Self {
             namespace: namespace.into(),
+            dead_letters: DeadLetterRetention::default(),
         }
+    }
+
+    pub fn with_dead_letter_retention(mut self, retention: DeadLetterRetention) -> Self {
+        self.dead_letters = retention;
+        self
+    }
+
+    pub fn dead_letter_retention(&self) -> DeadLetterRetention {
+        self.dead_letters
     }
 
     pub fn namespace(&self) -> &str {
@@ -68,6 +108,11 @@ impl Topology {
     }
 
     pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dead-letters.v2", self.namespace)
+    }
+
+    /// The unbounded dead-letter queue of earlier releases, retired at declare time.
+    pub fn legacy_dead_letter_queue(&self) -> String {
         format!("{}.dead-letters", self.namespace)
     }
 
@@ -82,6 +127,13 @@ impl Topology {
 
     pub fn segment_import_queue(&self) -> String {
         format!("{}.segment-imports", self.namespace)
+    }
+
+    /// Whether a routing key of the work exchange has a queue bound to it.
+    pub fn is_work_key(&self, key: &str) -> bool {
+        key == Self::EVALUATE_KEY
+            || key == Self::SEGMENT_IMPORT_KEY
+            || Channel::ALL.into_iter().any(|c| Self::send_key(c) == key)
     }
 
     pub fn send_key(channel: Channel) -> String {
@@ -130,8 +182,112 @@ impl Topology {
     }
 
     /// Declares everything, idempotently. Every service calls it at start, so whichever
-    /// starts first creates the topology.
-    pub async fn declare(&self, ch: &AmqpChannel) -> Result<(), QueueError> {
+    /// starts first creates the topology. Returns whether the legacy dead-letter queue
+    /// exists (and was unbound): then its messages are still to be moved.
+    pub async fn declare(&self, conn: &Connection) -> Result<bool, QueueError> {
+        let ch = conn.create_channel().await?;
+        self.declare_work(&ch).await?;
+        let _ = ch.close(200, "topology declared".into()).await;
+        self.declare_dead_letter_queue(conn).await?;
+        self.unbind_legacy_dead_letters(conn).await
+    }
+
+    /// The dead-letter queue with its retention; an existing one declared with other
+    /// retention is kept as it is.
+    async fn declare_dead_letter_queue(&self, conn: &Connection) -> Result<(), QueueError> {
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let mut args = FieldTable::default();
+        args.insert(
+            ShortString::from("x-message-ttl"),
+            AMQPValue::LongLongInt(
+                i64::try_from(self.dead_letters.ttl.as_millis()).unwrap_or(i64::MAX),
+            ),
+        );
+        args.insert(
+            ShortString::from("x-max-length"),
+            AMQPValue::LongLongInt(i64::from(self.dead_letters.max_length)),
+        );
+        args.insert(
+            ShortString::from("x-overflow"),
+            AMQPValue::LongString(LongString::from("drop-head")),
+        );
+        let queue = self.dead_letter_queue();
+        let ch = conn.create_channel().await?;
+        match ch
+            .queue_declare(queue.clone().into(), durable_queue, args)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_precondition_failed(&e) => {
+                tracing::warn!(%queue, ttl_ms = self.dead_letters.ttl.as_millis() as u64,
+                    max_length = self.dead_letters.max_length,
+                    "the dead-letter queue exists with other retention arguments; keeping them \
+                     (set a policy or delete the queue to change them)");
+                // The refusal closed that channel.
+                let ch = conn.create_channel().await?;
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                };
+                ch.queue_declare(queue.clone().into(), passive, FieldTable::default())
+                    .await?;
+                let _ = ch.close(200, "checked".into()).await;
+                return self.bind_dead_letter_queue(conn).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let _ = ch.close(200, "declared".into()).await;
+        self.bind_dead_letter_queue(conn).await
+    }
+
+    async fn bind_dead_letter_queue(&self, conn: &Connection) -> Result<(), QueueError> {
+        let ch = conn.create_channel().await?;
+        ch.queue_bind(
+            self.dead_letter_queue().into(),
+            self.dead_letter_exchange().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        let _ = ch.close(200, "bound".into()).await;
+        Ok(())
+    }
+
+    /// Unbinds the legacy dead-letter queue from `{ns}.dlx` if it exists, so it stops
+    /// growing. Returns whether it exists.
+    async fn unbind_legacy_dead_letters(&self, conn: &Connection) -> Result<bool, QueueError> {
+        let ch = conn.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let legacy = self.legacy_dead_letter_queue();
+        match ch
+            .queue_declare(legacy.clone().into(), passive, FieldTable::default())
+            .await
+        {
+            Ok(_) => {}
+            // NOT_FOUND (the usual case) closed the channel: nothing to retire.
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        ch.queue_unbind(
+            legacy.into(),
+            self.dead_letter_exchange().into(),
+            "".into(),
+            FieldTable::default(),
+        )
+        .await?;
+        let _ = ch.close(200, "unbound".into()).await;
+        Ok(true)
+    }
+
+    /// The work exchange and queues, the dead-letter exchange, and the retry queues.
+    async fn declare_work(&self, ch: &AmqpChannel) -> Result<(), QueueError> {
         let durable_exchange = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -151,20 +307,6 @@ impl Topology {
             self.dead_letter_exchange().into(),
             ExchangeKind::Fanout,
             durable_exchange,
-            FieldTable::default(),
-        )
-        .await?;
-        ch.queue_declare(
-            self.dead_letter_queue().into(),
-            durable_queue,
-            FieldTable::default(),
-        )
-        .await?;
-        ch.queue_bind(
-            self.dead_letter_queue().into(),
-            self.dead_letter_exchange().into(),
-            "".into(),
-            QueueBindOptions::default(),
             FieldTable::default(),
         )
         .await?;
@@ -220,6 +362,30 @@ impl Topology {
     }
 }
 
+fn soft_error(e: &lapin::Error) -> Option<&lapin::protocol::AMQPSoftError> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => match amqp.kind() {
+            lapin::protocol::AMQPErrorKind::Soft(soft) => Some(soft),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_precondition_failed(e: &lapin::Error) -> bool {
+    matches!(
+        soft_error(e),
+        Some(lapin::protocol::AMQPSoftError::PRECONDITIONFAILED)
+    )
+}
+
+fn is_not_found(e: &lapin::Error) -> bool {
+    matches!(
+        soft_error(e),
+        Some(lapin::protocol::AMQPSoftError::NOTFOUND)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +410,11 @@ mod tests {
     fn names_live_under_the_namespace() {
         let t = Topology::new("t1");
         assert_eq!(t.send_queue(Channel::Sms), "t1.send.sms");
+        assert_eq!(t.segment_import_queue(), "t1.segment-imports");
+        // The outbox relay drops rows whose key no queue is bound to.
+        assert!(t.is_work_key(Topology::SEGMENT_IMPORT_KEY));
+        assert!(t.is_work_key(Topology::EVALUATE_KEY));
+        assert!(!t.is_work_key("segment-import"));
         assert_eq!(
             t.retry_queue(Channel::Email, Topology::RETRY_TIERS[0]),
             "t1.retry.email.1000ms"

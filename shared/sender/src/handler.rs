@@ -1,6 +1,6 @@
 use crate::in_flight::InFlight;
 use crate::outcome_recorder::OutcomeRecorder;
-use crate::presence_retry::{next_try, ROUNDS};
+use crate::presence_retry::{next_try, NextTry, ROUNDS, TRIES_PER_ROUND};
 use crate::template_cache::{TemplateCache, TemplateLoadError};
 use crate::{Provider, ProviderError, SenderConfig};
 use pushfleet_domain::{DeliveryState, SendJob};
@@ -112,7 +112,7 @@ impl<P: Provider> Worker<P> {
                         return Disposition::Skip;
                     }
                 },
-                Err(e) => return Disposition::Requeue(format!("outcome check failed: {e}")),
+                Err(e) => return store_failure(job, "checking the recorded outcome", e),
             }
         }
 
@@ -124,7 +124,9 @@ impl<P: Provider> Worker<P> {
             Err(TemplateLoadError::Invalid(_, e)) => {
                 return fail(job, DeliveryState::Failed, e.to_string())
             }
-            Err(e) => return Disposition::Requeue(format!("template load failed: {e}")),
+            Err(TemplateLoadError::Store(e)) => {
+                return store_failure(job, "loading the template", e)
+            }
         };
         let message = template.render(&job.recipient);
 
@@ -183,11 +185,12 @@ impl<P: Provider> Worker<P> {
     }
 
     /// The recipient was not available: record the miss and the next try on seed 001's
-    /// schedule (10 min, next hour, next working day; three rounds), or give up.
+    /// schedule (rounds of three tries a day: the pre-calculated time, 10 min later, the next
+    /// full hour; the next round the next working day; three rounds), or give up.
     async fn reschedule_unavailable(&self, job: &SendJob, reason: String) -> Disposition {
         let ctx = match self.shared.store.presence_context(job.delivery_id).await {
             Ok(c) => c,
-            Err(e) => return Disposition::Requeue(format!("presence context: {e}")),
+            Err(e) => return store_failure(job, "reading when to try again", e),
         };
         let window = ctx.send_window.as_ref().map(|w| &w.0);
         let tz = match window {
@@ -205,7 +208,7 @@ impl<P: Provider> Worker<P> {
             )
         };
         let outcome = match next {
-            Some(at) => {
+            NextTry::At(at) => {
                 tracing::info!(%reason, next_try = %at, "recipient unavailable; rescheduled");
                 Outcome {
                     error: Some(format!("recipient unavailable ({reason}); next try {at}")),
@@ -214,9 +217,16 @@ impl<P: Provider> Worker<P> {
                     ..Outcome::new(job.delivery_id, DeliveryState::Retrying)
                 }
             }
-            None => Outcome {
+            NextTry::RoundsExhausted => Outcome {
                 error: Some(format!(
-                    "not sent: recipient unavailable after {ROUNDS} rounds of retries ({reason})"
+                    "not sent: recipient unavailable after {ROUNDS} rounds of {TRIES_PER_ROUND} tries ({reason})"
+                )),
+                presence_miss: true,
+                ..Outcome::new(job.delivery_id, DeliveryState::Failed)
+            },
+            NextTry::CampaignOver => Outcome {
+                error: Some(format!(
+                    "not sent: recipient unavailable until the campaign's window ended ({reason})"
                 )),
                 presence_miss: true,
                 ..Outcome::new(job.delivery_id, DeliveryState::Failed)
@@ -270,6 +280,21 @@ impl<P: Provider> Worker<P> {
         tracing::info!(%reason, delay_ms = tier.delay.as_millis() as u64, "transient failure; retry scheduled");
         fail(job, DeliveryState::Retrying, reason)
     }
+}
+
+/// A store error while deciding what to do with a job: a transient one (Postgres
+/// unreachable, restarting) puts the job back for later; any other fails the same way every
+/// time, so the delivery ends `failed` with the reason instead of being requeued forever.
+fn store_failure(job: &SendJob, doing: &str, e: StoreError) -> Disposition {
+    if e.is_transient() {
+        return Disposition::Requeue(format!("{doing}: {e}"));
+    }
+    tracing::error!(error = %e, doing, "delivery cannot be processed; failing it");
+    let reason = match e {
+        StoreError::NotFound(what) => format!("not sent: {what} not found while {doing}"),
+        e => format!("not sent: {doing} failed: {e}"),
+    };
+    fail(job, DeliveryState::Failed, reason)
 }
 
 fn fail(job: &SendJob, state: DeliveryState, reason: String) -> Disposition {

@@ -56,10 +56,15 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>, batch: usize
     }
 }
 
-/// Keeps trying until the outcome is committed. Giving up would be worse than waiting: the
+/// Keeps trying until the outcomes are committed. Giving up would be worse than waiting: the
 /// provider call has been made, and a requeued job would find the delivery still pending
 /// and send it again. While Postgres is down the jobs stay unacked; only a crash of this
 /// process reopens the (documented) repeat window.
+///
+/// A failure that is not transient (the statement itself is refused) would fail the same
+/// way forever and hold every job of this replica behind it, so the batch is written one
+/// outcome at a time instead, and an outcome refused on its own is recorded in its
+/// plainest form: its state and why the rest was left out.
 async fn write_with_retries(store: &Store, outcomes: &[Outcome]) -> bool {
     let mut backoff = Duration::from_millis(100);
     let mut attempt: u64 = 0;
@@ -67,6 +72,14 @@ async fn write_with_retries(store: &Store, outcomes: &[Outcome]) -> bool {
         attempt += 1;
         match store.record_outcomes(outcomes).await {
             Ok(_) => return true,
+            Err(e) if !e.is_transient() => {
+                tracing::error!(error = %e, count = outcomes.len(), "outcome batch refused; writing its outcomes one by one");
+                metrics::counter!("pushfleet_outcome_batches_split_total").increment(1);
+                for outcome in outcomes {
+                    write_one(store, outcome).await;
+                }
+                return true;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, attempt, count = outcomes.len(), "recording outcomes failed; retrying");
                 metrics::counter!("pushfleet_outcome_write_retries_total").increment(1);
@@ -74,5 +87,47 @@ async fn write_with_retries(store: &Store, outcomes: &[Outcome]) -> bool {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+/// Writes one outcome: as it is, or, if Postgres refuses it, with only its state and the
+/// refusal as the error. Retries transient failures until it is written. If even the plain
+/// form is refused, the outcome is logged and given up: one row must not stop the replica.
+async fn write_one(store: &Store, outcome: &Outcome) {
+    let mut current = outcome.clone();
+    let mut stripped = false;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match store.record_outcomes(std::slice::from_ref(&current)).await {
+            Ok(_) => return,
+            Err(e) if !e.is_transient() && !stripped => {
+                tracing::error!(delivery_id = outcome.delivery_id, error = %e, "outcome refused; recording its state only");
+                metrics::counter!("pushfleet_outcomes_stripped_total").increment(1);
+                current = plain(outcome, &e);
+                stripped = true;
+            }
+            Err(e) if !e.is_transient() => {
+                tracing::error!(delivery_id = outcome.delivery_id, state = %outcome.state.as_str(), error = %e,
+                    "outcome refused even in its plainest form; not recorded");
+                metrics::counter!("pushfleet_outcomes_unrecorded_total").increment(1);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(delivery_id = outcome.delivery_id, error = %e, "recording an outcome failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// The outcome reduced to its state (a `Retrying` one keeps its due time, or it would be
+/// neither queued nor due).
+fn plain(outcome: &Outcome, refused: &pushfleet_store::StoreError) -> Outcome {
+    Outcome {
+        error: Some(format!("outcome recorded without its details: {refused}")),
+        defer_until: outcome.defer_until,
+        presence_miss: outcome.presence_miss,
+        ..Outcome::new(outcome.delivery_id, outcome.state)
     }
 }

@@ -26,12 +26,18 @@ pub async fn run_sender<P: Provider>(
         .context("connecting to Postgres")?;
     let limiter = RateLimiter::new(common.redis_url.expose(), &common.namespace)
         .context("invalid REDIS_URL")?;
-    let topology = Topology::new(common.namespace.clone());
+    let topology = Topology::new(common.namespace.clone()).with_dead_letter_retention(
+        pushfleet_queue::DeadLetterRetention {
+            ttl: common.dead_letter_ttl,
+            max_length: common.dead_letter_max_length,
+        },
+    );
     let connected = Arc::new(AtomicBool::new(false));
 
     let readiness = Readiness::new()
         .with_check("postgres", store.readiness_check())
-        .with_check("redis", limiter.readiness_check())
+        // Without Redis a sender keeps sending on its fallback share of the quota.
+        .with_optional_check("redis", limiter.readiness_check())
         .with_check("rabbitmq", connected_check(connected.clone()));
     let admin_shutdown = CancellationToken::new();
     let (_, admin) = serve_admin(common.admin_addr, readiness, admin_shutdown.clone())

@@ -43,6 +43,8 @@ pub struct Campaign {
     pub evaluated_at: Option<DateTime<Utc>>,
     pub send_window: Option<Json<SendWindow>>,
     pub wait_for_availability: bool,
+    /// Why its evaluation was given up (dead-lettered); cleared by a replay.
+    pub evaluation_error: Option<String>,
 }
 
 /// Counts of deliveries per state, overall and per channel, and per provider status (what
@@ -80,16 +82,18 @@ impl Campaign {
 }
 
 const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, start_at, status, \
-     created_at, evaluated_at, send_window, wait_for_availability";
+     created_at, evaluated_at, send_window, wait_for_availability, evaluation_error";
 
 impl Store {
-    /// Creates a scheduled campaign. The audience and template must exist and the audience
-    /// must have members; checked in the same transaction as the insert.
+    /// Creates a scheduled campaign. The audience and template must exist and a fixed
+    /// audience must have members (a dynamic one is evaluated on the start day, when who
+    /// matches may differ from now); checked in the same transaction as the insert.
     #[tracing::instrument(skip_all, fields(audience = %c.audience_id, template = %c.template_id))]
     pub async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign, StoreError> {
         let mut tx = self.pool().begin().await?;
         let members: Option<i64> = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id)
+            "SELECT CASE WHEN a.kind = 'dynamic' THEN -1
+                         ELSE (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id) END
              FROM audiences a WHERE a.id = $1 FOR SHARE",
         )
         .bind(c.audience_id)
@@ -206,5 +210,21 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(ids)
+    }
+}
+
+impl Store {
+    /// Records why a campaign's evaluation was given up (its evaluate job dead-lettered).
+    pub async fn record_evaluation_error(
+        &self,
+        campaign_id: Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET evaluation_error = $2 WHERE id = $1")
+            .bind(campaign_id)
+            .bind(crate::deliveries::clean_text(reason))
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 }

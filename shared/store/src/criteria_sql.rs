@@ -37,10 +37,13 @@ fn push_node(qb: &mut QueryBuilder<'_, Postgres>, node: &Criteria, as_of: NaiveD
             qb.push(")");
         }
         Criteria::One(c) => {
-            // coalesce: a NULL property compares to NULL, which must mean "no match".
-            qb.push("coalesce(");
+            // A NULL property makes a comparison NULL, which means "no match" here: the tree
+            // has no NOT over a group, so AND and OR treat NULL as false, and the negative
+            // operations (not_equals, not_member_of) handle NULL themselves. Bare
+            // comparisons (no coalesce) let the planner use the indexes.
+            qb.push("(");
             push_criterion(qb, c, as_of);
-            qb.push(", false)");
+            qb.push(")");
         }
     }
 }
@@ -60,9 +63,9 @@ fn text_column(field: TextField) -> &'static str {
     }
 }
 
-/// The text value a criterion looks at; an empty string counts as missing.
+/// The text value a criterion looks at. Comparisons with a (never empty) value need no
+/// care for empty strings; `is_empty` treats an empty string as missing.
 fn push_text_value(qb: &mut QueryBuilder<'_, Postgres>, property: &Property) {
-    qb.push("nullif(");
     match property {
         Property::Text(field) => {
             qb.push(text_column(*field));
@@ -73,7 +76,6 @@ fn push_text_value(qb: &mut QueryBuilder<'_, Postgres>, property: &Property) {
         }
         _ => unreachable_property(qb),
     }
-    qb.push(", '')");
 }
 
 /// Parsing guarantees every (property, condition) pair below; a pair that slips through
@@ -107,7 +109,9 @@ fn push_criterion(qb: &mut QueryBuilder<'_, Postgres>, c: &Criterion, as_of: Nai
         (Property::Text(_) | Property::Attribute(_), condition) => {
             match condition {
                 Condition::IsEmpty | Condition::IsNotEmpty => {
+                    qb.push("nullif(");
                     push_text_value(qb, &c.property);
+                    qb.push(", '')");
                     qb.push(if matches!(condition, Condition::IsEmpty) {
                         " IS NULL"
                     } else {

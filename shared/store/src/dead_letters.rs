@@ -44,8 +44,9 @@ impl Store {
 
     /// Puts dead deliveries back to `pending` (unpublished, attempts reset; the last error is
     /// kept for the record) and, in the same transaction, queues an evaluate message per
-    /// campaign: the evaluator then publishes exactly the unpublished rows. Returns how many
-    /// deliveries were replayed.
+    /// campaign: the evaluator then publishes exactly the unpublished rows. Replaying a
+    /// campaign whose evaluation was given up (`evaluation_error`) also evaluates it again.
+    /// Returns how many deliveries (and given-up evaluations) were replayed.
     #[tracing::instrument(skip(self))]
     pub async fn replay_dead(
         &self,
@@ -72,7 +73,21 @@ impl Store {
         .bind(campaign)
         .fetch_all(&mut *tx)
         .await?;
+        // A campaign whose evaluation was given up is evaluated again too.
+        let given_up: Vec<Uuid> = match selection {
+            ReplaySelection::Campaign(c) => {
+                sqlx::query_scalar(
+                    "UPDATE campaigns SET evaluation_error = NULL
+                 WHERE id = $1 AND evaluation_error IS NOT NULL RETURNING id",
+                )
+                .bind(c)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            ReplaySelection::Deliveries(_) => Vec::new(),
+        };
         let mut distinct = campaigns.clone();
+        distinct.extend(&given_up);
         distinct.sort();
         distinct.dedup();
         sqlx::query(
@@ -84,6 +99,6 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(campaigns.len() as u64)
+        Ok(campaigns.len() as u64 + given_up.len() as u64)
     }
 }

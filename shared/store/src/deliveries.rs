@@ -1,5 +1,6 @@
+use crate::audiences::freeze_in;
 use crate::{Store, StoreError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use pushfleet_domain::{
     Channel, DeliveryState, EmailAddress, PhoneNumber, Recipient, SendJob, TeamsConversationRef,
 };
@@ -10,11 +11,19 @@ use uuid::Uuid;
 
 /// What expanding a campaign's audience did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a campaign's members come from.
+enum MemberSource {
+    Fixed(Uuid),
+    Snapshot(Uuid),
+}
+
 pub struct Expansion {
     /// Delivery rows written now (0 when a repeated evaluation found them all there).
     pub inserted: u64,
     /// Rows written as failed at once because the person has no address on that channel.
     pub unreachable: u64,
+    /// Rows written as skipped because the person opted out of that channel.
+    pub skipped: u64,
     /// An earlier evaluation of this campaign got this far: its send jobs may be queued.
     pub evaluated_before: bool,
 }
@@ -53,31 +62,76 @@ impl Outcome {
     }
 }
 
-/// Unpublished deliveries locked by one evaluator. Publish the jobs, then `mark_published`;
-/// dropping the batch leaves them unpublished for the next attempt.
+/// Deliveries locked for publishing (by an evaluator or a scheduler). Publish `jobs`, then
+/// `mark_published`; dropping the batch leaves every row as it was for the next attempt.
 pub struct PublishBatch {
     tx: Transaction<'static, Postgres>,
     pub jobs: Vec<SendJob>,
+    /// Rows that cannot become a send job (their recipient's stored data no longer parses,
+    /// the person is gone), with the reason. `mark_published` ends them `failed`, so one
+    /// bad row never holds back the rest of its batch, nor comes back in the next one.
+    pub poisoned: Vec<(i64, String)>,
+    /// Rows not to send on purpose, with the reason: the person opted out of the channel or
+    /// was deactivated after the campaign was evaluated. `mark_published` ends them
+    /// `skipped`: an unsubscribe is honoured by every send that had not left yet.
+    pub skipped: Vec<(i64, String)>,
 }
 
 impl PublishBatch {
+    /// No row was locked: nothing left to publish.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.poisoned.is_empty() && self.skipped.is_empty()
+    }
+
+    /// Marks the jobs published and the poisoned rows failed, and commits.
     pub async fn mark_published(mut self) -> Result<(), StoreError> {
         let ids: Vec<i64> = self.jobs.iter().map(|j| j.delivery_id).collect();
         sqlx::query("UPDATE deliveries SET published_at = now() WHERE id = ANY($1)")
             .bind(&ids)
             .execute(&mut *self.tx)
             .await?;
+        if !self.poisoned.is_empty() {
+            let ids: Vec<i64> = self.poisoned.iter().map(|(id, _)| *id).collect();
+            let reasons: Vec<String> = self.poisoned.iter().map(|(_, r)| clean_text(r)).collect();
+            sqlx::query(
+                "UPDATE deliveries d
+                 SET state = 'failed', last_error = u.reason, updated_at = now()
+                 FROM UNNEST($1::bigint[], $2::text[]) AS u(id, reason)
+                 WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead', 'skipped')",
+            )
+            .bind(&ids)
+            .bind(&reasons)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        if !self.skipped.is_empty() {
+            let ids: Vec<i64> = self.skipped.iter().map(|(id, _)| *id).collect();
+            let reasons: Vec<String> = self.skipped.iter().map(|(_, r)| r.clone()).collect();
+            sqlx::query(
+                "UPDATE deliveries d
+                 SET state = 'skipped', last_error = u.reason, updated_at = now()
+                 FROM UNNEST($1::bigint[], $2::text[]) AS u(id, reason)
+                 WHERE d.id = u.id AND d.state IN ('pending', 'retrying')",
+            )
+            .bind(&ids)
+            .bind(&reasons)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         self.tx.commit().await?;
         Ok(())
     }
 }
 
-/// Everything a send job needs, for the queries that lock deliveries to publish them.
+/// Everything a send job needs, for the queries that lock deliveries to publish them. The
+/// person is a LEFT JOIN: a delivery whose person is gone must fail, not wait unseen.
 const JOB_SELECT: &str = "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
-        c.wait_for_availability, p.first_name, p.last_name, p.email, p.phone,
-        p.teams_conversation
+        c.wait_for_availability, p.id AS person_id, p.first_name, p.last_name, p.email,
+        p.phone, p.teams_conversation, coalesce(p.active, true) AS active,
+        EXISTS (SELECT 1 FROM channel_opt_outs o
+                WHERE o.person_id = d.person_id AND o.channel = d.channel) AS opted_out
      FROM deliveries d
-     JOIN people p ON p.id = d.person_id
+     LEFT JOIN people p ON p.id = d.person_id
      JOIN campaigns c ON c.id = d.campaign_id";
 
 #[derive(sqlx::FromRow)]
@@ -88,41 +142,82 @@ struct JobRow {
     attempts: i32,
     template_id: Uuid,
     wait_for_availability: bool,
-    first_name: String,
-    last_name: String,
+    person_id: Option<Uuid>,
+    first_name: Option<String>,
+    last_name: Option<String>,
     email: Option<String>,
     phone: Option<String>,
-    teams_conversation: Option<Json<TeamsConversationRef>>,
+    /// Raw, decoded in `into_job`: a malformed value must fail its row, not the query.
+    teams_conversation: Option<Json<serde_json::Value>>,
+    active: bool,
+    opted_out: bool,
 }
 
 impl JobRow {
-    fn into_job(self, maybe_duplicate: bool) -> Result<SendJob, StoreError> {
-        let campaign_id = self.campaign_id;
-        let corrupt = |e: String| StoreError::Corrupt(format!("delivery {}: {e}", self.id));
-        let channel: Channel = self.channel.parse().map_err(|e| corrupt(format!("{e}")))?;
-        let email = self
-            .email
-            .as_deref()
-            .map(EmailAddress::parse)
+    /// The send job, or why this row cannot have one. The address of the job's own channel
+    /// must parse; another channel's address that no longer parses is left out of the
+    /// recipient (it only feeds placeholders) and logged.
+    fn into_job(self, maybe_duplicate: bool) -> Result<SendJob, String> {
+        let id = self.id;
+        let channel: Channel = self
+            .channel
+            .parse()
+            .map_err(|e| format!("not sent: stored channel is invalid: {e}"))?;
+        if self.person_id.is_none() {
+            return Err("not sent: the recipient no longer exists".into());
+        }
+        let own = |c: Channel| c == channel;
+        let email = match self.email.as_deref().map(EmailAddress::parse).transpose() {
+            Ok(e) => e,
+            Err(e) if own(Channel::Email) => {
+                return Err(format!(
+                    "not sent: the recipient's stored e-mail address is invalid: {e}"
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(delivery_id = id, error = %e, "stored e-mail address is invalid; left out");
+                None
+            }
+        };
+        let phone = match self.phone.as_deref().map(PhoneNumber::parse).transpose() {
+            Ok(p) => p,
+            Err(e) if own(Channel::Sms) => {
+                return Err(format!(
+                    "not sent: the recipient's stored phone number is invalid: {e}"
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(delivery_id = id, error = %e, "stored phone number is invalid; left out");
+                None
+            }
+        };
+        let teams = match self
+            .teams_conversation
+            .map(|j| serde_json::from_value::<TeamsConversationRef>(j.0))
             .transpose()
-            .map_err(|e| corrupt(e.to_string()))?;
-        let phone = self
-            .phone
-            .as_deref()
-            .map(PhoneNumber::parse)
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?;
+        {
+            Ok(t) => t,
+            Err(e) if own(Channel::Teams) => {
+                return Err(format!(
+                    "not sent: the recipient's stored Teams conversation is invalid: {e}"
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(delivery_id = id, error = %e, "stored Teams conversation is invalid; left out");
+                None
+            }
+        };
         Ok(SendJob {
-            delivery_id: self.id,
-            campaign_id,
+            delivery_id: id,
+            campaign_id: self.campaign_id,
             channel,
             template_id: self.template_id,
             recipient: Recipient {
-                first_name: self.first_name,
-                last_name: self.last_name,
+                first_name: self.first_name.unwrap_or_default(),
+                last_name: self.last_name.unwrap_or_default(),
                 email,
                 phone,
-                teams: self.teams_conversation.map(|j| j.0),
+                teams,
             },
             attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
             maybe_duplicate,
@@ -131,40 +226,138 @@ impl JobRow {
     }
 }
 
+/// Splits locked rows into send jobs and poisoned rows.
+fn into_batch(
+    tx: Transaction<'static, Postgres>,
+    rows: Vec<JobRow>,
+    maybe_duplicate: bool,
+) -> PublishBatch {
+    let mut jobs = Vec::with_capacity(rows.len());
+    let mut poisoned = Vec::new();
+    let mut skipped = Vec::new();
+    for row in rows {
+        let id = row.id;
+        if row.person_id.is_some() && row.opted_out {
+            skipped.push((id, format!("opted out of {}", row.channel)));
+            continue;
+        }
+        if row.person_id.is_some() && !row.active {
+            skipped.push((id, "the recipient was deactivated".to_owned()));
+            continue;
+        }
+        match row.into_job(maybe_duplicate) {
+            Ok(job) => jobs.push(job),
+            Err(reason) => {
+                tracing::warn!(delivery_id = id, %reason, "delivery cannot be sent; failing it");
+                poisoned.push((id, reason));
+            }
+        }
+    }
+    PublishBatch {
+        tx,
+        jobs,
+        poisoned,
+        skipped,
+    }
+}
+
+/// Text Postgres accepts and a reader can take in: no NUL byte (Postgres refuses it in
+/// `text`, which would fail a whole batch), at most 2,000 characters.
+pub(crate) fn clean_text(s: &str) -> String {
+    const MAX: usize = 2000;
+    let s: String = s.chars().filter(|c| *c != '\0').take(MAX + 1).collect();
+    if s.chars().count() > MAX {
+        let mut cut: String = s.chars().take(MAX).collect();
+        cut.push('…');
+        cut
+    } else {
+        s
+    }
+}
+
 impl Store {
     /// Writes one delivery row per (member, channel) and moves the campaign to `sending`,
     /// in one transaction. Running it again for the same campaign writes nothing new.
+    ///
+    /// Who the members are: a fixed audience's active members; a dynamic audience's
+    /// criteria evaluated on `as_of` and frozen into a snapshot that the campaign keeps, so a
+    /// second evaluation (after a crash) sees the same people whatever changed since.
+    /// A person who opted out of a channel gets a `skipped` row for it; one without an
+    /// address on a channel, a `failed` row.
     #[tracing::instrument(skip(self))]
     pub async fn expand_campaign(&self, campaign_id: Uuid) -> Result<Expansion, StoreError> {
+        // Relative criteria ("joined in the last 6 months") count from today, in UTC.
+        self.expand_campaign_on(campaign_id, Utc::now().date_naive())
+            .await
+    }
+
+    /// `expand_campaign` with the evaluation day given.
+    pub async fn expand_campaign_on(
+        &self,
+        campaign_id: Uuid,
+        as_of: NaiveDate,
+    ) -> Result<Expansion, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let campaign: Option<(Uuid, Vec<String>, bool)> = sqlx::query_as(
-            "SELECT audience_id, channels, evaluated_at IS NOT NULL FROM campaigns WHERE id = $1 FOR UPDATE",
-        )
-                .bind(campaign_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (audience_id, channels, evaluated_before) =
-            campaign.ok_or(StoreError::NotFound("campaign"))?;
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "INSERT INTO deliveries (campaign_id, person_id, channel, state, last_error)
-             SELECT $1, p.id, ch,
-                    CASE WHEN x.missing THEN 'failed' ELSE 'pending' END,
-                    CASE WHEN x.missing THEN 'recipient has no ' || ch || ' address' END
-             FROM audience_members m
-             JOIN people p ON p.id = m.person_id
-             CROSS JOIN UNNEST($2::text[]) AS ch
-             CROSS JOIN LATERAL (
-                 SELECT (ch = 'email' AND p.email IS NULL)
-                     OR (ch = 'sms' AND p.phone IS NULL)
-                     OR (ch = 'teams' AND p.teams_conversation IS NULL) AS missing
-             ) x
-             WHERE m.audience_id = $3
-             ON CONFLICT (campaign_id, person_id, channel) DO NOTHING
-             RETURNING state",
+        let campaign: Option<(Uuid, Vec<String>, bool, Option<Uuid>, String)> = sqlx::query_as(
+            "SELECT c.audience_id, c.channels, c.evaluated_at IS NOT NULL, c.snapshot_id, a.kind
+             FROM campaigns c JOIN audiences a ON a.id = c.audience_id
+             WHERE c.id = $1 FOR UPDATE OF c",
         )
         .bind(campaign_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (audience_id, channels, evaluated_before, snapshot_id, kind) =
+            campaign.ok_or(StoreError::NotFound("campaign"))?;
+        let members = if kind == "dynamic" {
+            let snapshot_id = match snapshot_id {
+                Some(id) => id,
+                None => {
+                    let snapshot = freeze_in(&mut tx, audience_id, as_of).await?;
+                    sqlx::query("UPDATE campaigns SET snapshot_id = $2 WHERE id = $1")
+                        .bind(campaign_id)
+                        .bind(snapshot.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    snapshot.id
+                }
+            };
+            MemberSource::Snapshot(snapshot_id)
+        } else {
+            MemberSource::Fixed(audience_id)
+        };
+        let (from, source_id) = match members {
+            MemberSource::Snapshot(id) => (
+                "audience_snapshot_members m JOIN people p ON p.id = m.person_id
+                 WHERE m.snapshot_id = $3",
+                id,
+            ),
+            MemberSource::Fixed(id) => (
+                "audience_members m JOIN people p ON p.id = m.person_id
+                 WHERE m.audience_id = $3 AND p.active",
+                id,
+            ),
+        };
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "INSERT INTO deliveries (campaign_id, person_id, channel, state, last_error)
+             SELECT $1, person_id, ch, x.state, x.reason
+             FROM (SELECT p.id AS person_id, p.email, p.phone, p.teams_conversation FROM {from}) p
+             CROSS JOIN UNNEST($2::text[]) AS ch
+             CROSS JOIN LATERAL (
+                 SELECT CASE WHEN opted_out THEN 'skipped' WHEN missing THEN 'failed' ELSE 'pending' END AS state,
+                        CASE WHEN opted_out THEN 'opted out of ' || ch
+                             WHEN missing THEN 'recipient has no ' || ch || ' address' END AS reason
+                 FROM (SELECT EXISTS (SELECT 1 FROM channel_opt_outs o
+                                      WHERE o.person_id = p.person_id AND o.channel = ch) AS opted_out,
+                              (ch = 'email' AND p.email IS NULL)
+                           OR (ch = 'sms' AND p.phone IS NULL)
+                           OR (ch = 'teams' AND p.teams_conversation IS NULL) AS missing) f
+             ) x
+             ON CONFLICT (campaign_id, person_id, channel) DO NOTHING
+             RETURNING state"
+        ))
+        .bind(campaign_id)
         .bind(&channels)
-        .bind(audience_id)
+        .bind(source_id)
         .fetch_all(&mut *tx)
         .await?;
         sqlx::query(
@@ -176,9 +369,11 @@ impl Store {
         .await?;
         tx.commit().await?;
         let unreachable = rows.iter().filter(|(s,)| s == "failed").count() as u64;
+        let skipped = rows.iter().filter(|(s,)| s == "skipped").count() as u64;
         Ok(Expansion {
             inserted: rows.len() as u64,
             unreachable,
+            skipped,
             evaluated_before,
         })
     }
@@ -204,11 +399,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let jobs = rows
-            .into_iter()
-            .map(|r| r.into_job(maybe_duplicate))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PublishBatch { tx, jobs })
+        Ok(into_batch(tx, rows, maybe_duplicate))
     }
 
     /// Current states of the given deliveries (missing ids are absent from the map).
@@ -263,16 +454,25 @@ impl Store {
         }
         let ids: Vec<i64> = outcomes.iter().map(|o| o.delivery_id).collect();
         let states: Vec<&str> = outcomes.iter().map(|o| o.state.as_str()).collect();
-        let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
-        let provider_ids: Vec<Option<&str>> = outcomes
+        // Provider answers end up in these texts: clean them, so that no answer can make
+        // the batch's statement fail (and with it every outcome in the batch).
+        let errors: Vec<Option<String>> = outcomes
             .iter()
-            .map(|o| o.provider_message_id.as_deref())
+            .map(|o| o.error.as_deref().map(clean_text))
+            .collect();
+        let provider_ids: Vec<Option<String>> = outcomes
+            .iter()
+            .map(|o| o.provider_message_id.as_deref().map(clean_text))
             .collect();
         let defer: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|o| o.defer_until).collect();
         let misses: Vec<bool> = outcomes.iter().map(|o| o.presence_miss).collect();
         let segments: Vec<Option<i32>> = outcomes
             .iter()
-            .map(|o| o.segments.and_then(|s| i32::try_from(s).ok()))
+            .map(|o| {
+                o.segments
+                    .and_then(|s| i32::try_from(s).ok())
+                    .filter(|s| *s > 0)
+            })
             .collect();
         let done = sqlx::query(
             "UPDATE deliveries d
@@ -303,7 +503,7 @@ impl Store {
         // Only after the commit above (see `park`). The outcomes are durable by now, so a
         // failure here must not fail the batch, which would requeue and resend it; the
         // reports left parked are only logged, and expire.
-        let sids: Vec<&str> = provider_ids.iter().flatten().copied().collect();
+        let sids: Vec<&str> = provider_ids.iter().flatten().map(String::as_str).collect();
         if let Err(e) = self.adopt_parked_statuses(&sids).await {
             tracing::warn!(error = %e, count = sids.len(), "adopting parked provider statuses failed");
         }
@@ -363,11 +563,7 @@ impl Store {
         .await?;
         // A crash between publishing and committing publishes these again: flag every
         // deferred job so the sender checks the recorded outcome first.
-        let jobs = rows
-            .into_iter()
-            .map(|r| r.into_job(true))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PublishBatch { tx, jobs })
+        Ok(into_batch(tx, rows, true))
     }
 }
 

@@ -27,3 +27,33 @@ impl StoreError {
         StoreError::Database(e)
     }
 }
+
+impl StoreError {
+    /// Whether trying again later may succeed: the server is unreachable, restarting, out of
+    /// resources, or the transaction lost a race. Anything else (a constraint, bad data, a
+    /// corrupt row) fails the same way every time: retrying it would loop forever.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                // 08: connection exception; 40: serialization failure, deadlock;
+                // 53: insufficient resources; 57P0x: shutdown, restart, cannot connect now;
+                // 58: system error (I/O).
+                code.starts_with("08")
+                    || code.starts_with("40")
+                    || code.starts_with("53")
+                    || code.starts_with("57P0")
+                    || code.starts_with("58")
+            }),
+            _ => false,
+        }
+    }
+}

@@ -25,6 +25,21 @@ pub struct Person {
     pub teams_conversation: Option<Json<TeamsConversationRef>>,
     pub time_zone: String,
     pub created_at: DateTime<Utc>,
+    pub external_id: Option<String>,
+    pub department: Option<String>,
+    pub job_title: Option<String>,
+    pub teams: Vec<String>,
+    pub roles: Vec<String>,
+    pub joining_date: Option<chrono::NaiveDate>,
+    pub location: Option<String>,
+    pub language: Option<String>,
+    pub attributes: serde_json::Value,
+    pub manager_id: Option<Uuid>,
+    pub hr_partner_id: Option<Uuid>,
+    pub team_leader_ids: Vec<Uuid>,
+    pub coach_ids: Vec<Uuid>,
+    pub active: bool,
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 impl Person {
@@ -90,10 +105,34 @@ impl Store {
         Ok(ids)
     }
 
+    /// Deactivates a person: they leave every audience and segment evaluation, their
+    /// unsent deliveries are skipped, and their history stays.
+    pub async fn deactivate_person(&self, id: Uuid) -> Result<(), StoreError> {
+        let found = sqlx::query(
+            "UPDATE people SET active = false, deactivated_at = coalesce(deactivated_at, now()),
+                               updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if found == 0 {
+            return Err(StoreError::NotFound("person"));
+        }
+        Ok(())
+    }
+
     pub async fn get_person(&self, id: Uuid) -> Result<Person, StoreError> {
         sqlx::query_as::<_, Person>(
-            "SELECT id, email, first_name, last_name, phone, teams_conversation, time_zone, created_at
-             FROM people WHERE id = $1",
+            "SELECT id, email, first_name, last_name, phone, teams_conversation, time_zone, created_at,
+                    external_id, department, job_title, teams, roles, joining_date, location,
+                    language, attributes, manager_id, hr_partner_id, active, deactivated_at,
+                    ARRAY(SELECT related_id FROM person_relations r
+                          WHERE r.person_id = p.id AND r.kind = 'team_leader' ORDER BY 1) AS team_leader_ids,
+                    ARRAY(SELECT related_id FROM person_relations r
+                          WHERE r.person_id = p.id AND r.kind = 'coach' ORDER BY 1) AS coach_ids
+             FROM people p WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())

@@ -116,6 +116,12 @@ impl Store {
         sqlx::query("TRUNCATE import_relations")
             .execute(&mut *conn)
             .await?;
+        // Batches commit without waiting for their WAL flush; `finish` commits with the
+        // flush, which covers every earlier commit (the WAL is one sequence). So nothing is
+        // reported imported before it is durable, and the batches do not each wait on disk.
+        sqlx::query("SET synchronous_commit = off")
+            .execute(&mut *conn)
+            .await?;
         Ok(ImportSession {
             conn,
             counts: ImportCounts::default(),
@@ -268,29 +274,46 @@ impl ImportSession {
             teams_conversation.push(r.teams_conversation.clone());
             active.push(r.active);
         }
-        let mut tx = sqlx::Connection::begin(&mut *self.conn).await?;
-        let outcomes: Vec<(i64, String, Option<String>, Option<Uuid>)> = sqlx::query_as(UPSERT)
-            .bind(&row_no)
-            .bind(&fields)
-            .bind(&new_id)
-            .bind(&external_id)
-            .bind(&email)
-            .bind(&first_name)
-            .bind(&last_name)
-            .bind(&phone)
-            .bind(&time_zone)
-            .bind(&department)
-            .bind(&job_title)
-            .bind(&location)
-            .bind(&language)
-            .bind(&teams)
-            .bind(&roles)
-            .bind(&joining_date)
-            .bind(&attributes)
-            .bind(&teams_conversation)
-            .bind(&active)
-            .fetch_all(&mut *tx)
-            .await?;
+        let mut attempt = 0;
+        let (mut tx, outcomes) = loop {
+            attempt += 1;
+            let mut tx = sqlx::Connection::begin(&mut *self.conn).await?;
+            let result: Result<Vec<(i64, String, Option<String>, Option<Uuid>)>, sqlx::Error> =
+                sqlx::query_as(UPSERT)
+                    .bind(&row_no)
+                    .bind(&fields)
+                    .bind(&new_id)
+                    .bind(&external_id)
+                    .bind(&email)
+                    .bind(&first_name)
+                    .bind(&last_name)
+                    .bind(&phone)
+                    .bind(&time_zone)
+                    .bind(&department)
+                    .bind(&job_title)
+                    .bind(&location)
+                    .bind(&language)
+                    .bind(&teams)
+                    .bind(&roles)
+                    .bind(&joining_date)
+                    .bind(&attributes)
+                    .bind(&teams_conversation)
+                    .bind(&active)
+                    .fetch_all(&mut *tx)
+                    .await;
+            match result {
+                Ok(outcomes) => break (tx, outcomes),
+                // Two imports (or two writers of one) that touch the same people in a
+                // different order can deadlock; Postgres undoes one, which simply runs again.
+                Err(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some("40P01") && attempt < 5 =>
+                {
+                    tracing::debug!(attempt, "import batch deadlocked; running it again");
+                    drop(tx);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let mut errors = Vec::new();
         let mut ids: HashMap<i64, Uuid> = HashMap::with_capacity(n);
         for (row, outcome, detail, id) in outcomes {
@@ -397,18 +420,24 @@ impl ImportSession {
     pub async fn finish(mut self) -> Result<(ImportCounts, Vec<RowError>), StoreError> {
         let mut errors = Vec::new();
         let mut tx = sqlx::Connection::begin(&mut *self.conn).await?;
+        sqlx::query("SET LOCAL synchronous_commit = on")
+            .execute(&mut *tx)
+            .await?;
         // Resolve every reference once: an id, else an e-mail, else an external id.
-        sqlx::query(
-            "UPDATE import_relations r SET related_id = coalesce(
-                 (SELECT p.id FROM people p
-                  WHERE r.ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                    AND p.id = r.ref::uuid),
-                 (SELECT p.id FROM people p WHERE lower(p.email) = lower(r.ref)),
-                 (SELECT p.id FROM people p WHERE p.external_id = r.ref))
-             WHERE r.ref IS NOT NULL",
-        )
-        .execute(&mut *tx)
-        .await?;
+        // Set-based (hash joins), not a lookup per reference: a directory names a manager
+        // on nearly every row.
+        for resolve in [
+            "UPDATE import_relations r SET related_id = p.id FROM people p
+             WHERE r.related_id IS NULL AND r.ref IS NOT NULL
+               AND p.id = CASE WHEN r.ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                               THEN r.ref::uuid END",
+            "UPDATE import_relations r SET related_id = p.id FROM people p
+             WHERE r.related_id IS NULL AND r.ref IS NOT NULL AND lower(p.email) = lower(r.ref)",
+            "UPDATE import_relations r SET related_id = p.id FROM people p
+             WHERE r.related_id IS NULL AND r.ref IS NOT NULL AND p.external_id = r.ref",
+        ] {
+            sqlx::query(resolve).execute(&mut *tx).await?;
+        }
         let unresolved: Vec<(i64, String, String)> = sqlx::query_as(
             "SELECT row_no, kind, ref FROM import_relations
              WHERE ref IS NOT NULL AND related_id IS NULL ORDER BY row_no",
@@ -432,7 +461,8 @@ impl ImportSession {
                  FROM (SELECT DISTINCT ON (person_id) person_id, related_id, ref
                        FROM import_relations WHERE kind = $1
                        ORDER BY person_id, row_no DESC) r
-                 WHERE p.id = r.person_id AND (r.ref IS NULL OR r.related_id IS NOT NULL)"
+                 WHERE p.id = r.person_id AND (r.ref IS NULL OR r.related_id IS NOT NULL)
+                   AND p.{column} IS DISTINCT FROM r.related_id"
             ))
             .bind(kind)
             .execute(&mut *tx)

@@ -9,13 +9,19 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// One dependency check for `/readyz`: a name and an async probe.
-pub type ReadinessCheck = (
-    &'static str,
-    Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
-);
+type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
-/// The checks behind `/readyz`; ready when every check passes.
+/// One dependency check for `/readyz`: a name, an async probe, and whether the service can
+/// work without that dependency (then a failure makes it degraded, not unready).
+#[derive(Clone)]
+pub struct ReadinessCheck {
+    name: &'static str,
+    probe: Probe,
+    required: bool,
+}
+
+/// The checks behind `/readyz`: ready (200) when every required check passes, `degraded`
+/// (still 200) when only optional ones fail, `not ready` (503) otherwise.
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<ReadinessCheck>,
@@ -30,24 +36,48 @@ impl Readiness {
     where
         F: Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static,
     {
-        self.checks.push((name, Arc::new(check)));
+        self.checks.push(ReadinessCheck {
+            name,
+            probe: Arc::new(check),
+            required: true,
+        });
         self
     }
 
-    async fn run(&self) -> (bool, serde_json::Value) {
-        let mut all_ok = true;
+    /// A dependency the service works without, in a reduced way (e.g. a sender on its
+    /// fallback share of the rate limit while Redis is down): its failure reports
+    /// `degraded: ...` but keeps the service ready.
+    pub fn with_optional_check<F>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static,
+    {
+        self.checks.push(ReadinessCheck {
+            name,
+            probe: Arc::new(check),
+            required: false,
+        });
+        self
+    }
+
+    /// Runs every check: (ready, degraded, report).
+    pub async fn run(&self) -> (bool, bool, serde_json::Value) {
+        let (mut ready, mut degraded) = (true, false);
         let mut report = serde_json::Map::new();
-        for (name, check) in &self.checks {
-            let status = match check().await {
+        for check in &self.checks {
+            let status = match (check.probe)().await {
                 Ok(()) => "ok".to_owned(),
-                Err(e) => {
-                    all_ok = false;
+                Err(e) if check.required => {
+                    ready = false;
                     e
                 }
+                Err(e) => {
+                    degraded = true;
+                    format!("degraded: {e}")
+                }
             };
-            report.insert((*name).to_owned(), serde_json::Value::String(status));
+            report.insert(check.name.to_owned(), serde_json::Value::String(status));
         }
-        (all_ok, serde_json::Value::Object(report))
+        (ready, degraded, serde_json::Value::Object(report))
     }
 }
 
@@ -56,13 +86,17 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
-    let (ok, checks) = readiness.run().await;
+    let (ok, degraded, checks) = readiness.run().await;
     let code = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let status = if ok { "ready" } else { "not ready" };
+    let status = match (ok, degraded) {
+        (false, _) => "not ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
     (
         code,
         Json(serde_json::json!({"status": status, "checks": checks})),

@@ -97,6 +97,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Applied to every sender started after it is changed.
     pub sender_tuning: SenderTuning,
+    /// `PEOPLE_IMPORT_MAX_BYTES` of the api, applied when it (re)starts.
+    pub import_max_bytes: u64,
     sim_shutdown: CancellationToken,
     /// Running services by (service, replica index).
     running: HashMap<(Service, usize), Running>,
@@ -124,6 +126,12 @@ impl TestApp {
         sim_config: SimConfig,
     ) -> TestApp {
         let env = TestEnv::with_servers(servers).await;
+        Self::spawn_in(env, services, sim_config).await
+    }
+
+    /// The fleet on an environment the test prepared first (e.g. a broker with queues of
+    /// an earlier release in its namespace).
+    pub async fn spawn_in(env: TestEnv, services: &[Service], sim_config: SimConfig) -> TestApp {
         let sim_shutdown = CancellationToken::new();
         let sim = simulator::start(sim_config, sim_shutdown.clone())
             .await
@@ -134,6 +142,7 @@ impl TestApp {
             api_url: String::new(),
             http: reqwest::Client::new(),
             sender_tuning: SenderTuning::default(),
+            import_max_bytes: 64 * 1024 * 1024,
             sim_shutdown,
             running: HashMap::new(),
         };
@@ -166,6 +175,7 @@ impl TestApp {
                 openid_metadata_url: self.sim.bot_openid_metadata_url(),
                 issuer: BotAuthConfig::DEFAULT_ISSUER.into(),
             },
+            import_max_bytes: self.import_max_bytes,
         };
         let shutdown = CancellationToken::new();
         let running = pushfleet_api::serve_on(listener, cfg, shutdown.clone())
@@ -237,6 +247,12 @@ impl TestApp {
         format!("{}{TWILIO_STATUS_PATH}", self.api_url)
     }
 
+    /// Restarts the API with the current settings (e.g. a changed `import_max_bytes`).
+    pub async fn restart_api(&mut self) {
+        self.stop(Service::Api).await;
+        self.start_api().await;
+    }
+
     /// Starts one service (not the API) in this process.
     pub async fn start(&mut self, service: Service) {
         self.start_replica(service, 0).await
@@ -267,6 +283,8 @@ impl TestApp {
                     concurrency: 2,
                     publish_batch: 500,
                     confirm_window: 128,
+                    max_attempts: 3,
+                    retry_pause: Duration::from_millis(100),
                 };
                 tokio::spawn(pushfleet_evaluator::run(cfg, token))
             }

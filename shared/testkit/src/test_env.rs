@@ -14,6 +14,8 @@ pub struct TestEnv {
     /// Prefix of this test's queues and Redis keys.
     pub namespace: String,
     pub store: Store,
+    /// `DEAD_LETTER_MAX_LENGTH` of the services started on this environment.
+    pub dead_letter_max_length: u32,
 }
 
 impl TestEnv {
@@ -55,6 +57,7 @@ impl TestEnv {
             redis_url: servers.redis_url.clone(),
             namespace: format!("t{}", &Uuid::new_v4().simple().to_string()[..12]),
             store,
+            dead_letter_max_length: 1000,
         }
     }
 
@@ -67,6 +70,8 @@ impl TestEnv {
             namespace: self.namespace.clone(),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             db_pool_size: 5,
+            dead_letter_ttl: std::time::Duration::from_secs(3600),
+            dead_letter_max_length: self.dead_letter_max_length,
         }
     }
 
@@ -79,6 +84,10 @@ impl TestEnv {
             ("PUSHFLEET_NAMESPACE", self.namespace.clone()),
             ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
             ("DB_POOL_SIZE", "5".to_owned()),
+            (
+                "DEAD_LETTER_MAX_LENGTH",
+                self.dead_letter_max_length.to_string(),
+            ),
         ]
     }
 }

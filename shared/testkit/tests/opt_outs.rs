@@ -403,3 +403,86 @@ async fn teams_activities_without_a_valid_bot_framework_token_are_refused() {
         .expect("member?"));
     app.shutdown().await;
 }
+
+/// Opting out by each route (e-mail link, SMS STOP, Teams button) is honoured by the next
+/// campaign: those deliveries end `skipped`, the rest are sent.
+#[tokio::test]
+async fn opt_outs_from_every_route_are_honoured_by_later_sends() {
+    let app = TestApp::spawn().await;
+    let (audience, template) = app.create_audience_and_template(3).await;
+    let person = |i: usize| {
+        let pool = app.env.store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>("SELECT id FROM people WHERE email = $1")
+                .bind(format!("person{i}@example.org"))
+                .fetch_one(&pool)
+                .await
+                .expect("person")
+        }
+    };
+    let first = app
+        .create_campaign_from(audience.clone(), template.clone(), &[Channel::Email])
+        .await;
+    app.wait_for_completion(first, TIMEOUT).await;
+
+    // Person 0 clicks the link in their e-mail.
+    let mails = app.sim.recorder.messages_for(SimChannel::Email);
+    let header = mails
+        .iter()
+        .find(|m| m.recipient == "person0@example.org")
+        .and_then(|m| m.raw["headers"]["List-Unsubscribe"].as_str())
+        .expect("person 0's List-Unsubscribe");
+    let url = header
+        .split(", ")
+        .next()
+        .and_then(|u| u.strip_prefix('<'))
+        .and_then(|u| u.strip_suffix('>'))
+        .expect("the one-click URL");
+    let r = app
+        .http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("unsubscribe");
+    assert_eq!(r.status().as_u16(), 200);
+    // Person 1 replies STOP to an SMS; person 2 presses the Teams unsubscribe button.
+    let (status, _, _) = inbound_sms(&app, "+15550000001", "STOP", true).await;
+    assert_eq!(status, 200);
+    let unsubscribe = button_activity(&app, 2, json!({"action": "unsubscribe"}));
+    let (status, body) = post_activity(&app, Some(&token_for(&app)), &unsubscribe).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("unsubscribed")),
+        "{body}"
+    );
+
+    let second = app
+        .create_campaign_from(
+            audience,
+            template,
+            &[Channel::Email, Channel::Sms, Channel::Teams],
+        )
+        .await;
+    let done = app.wait_for_completion(second, TIMEOUT).await;
+    assert_eq!(done["progress"]["by_state"]["sent"], 6, "{done}");
+    assert_eq!(done["progress"]["by_state"]["skipped"], 3, "{done}");
+    let mut skipped: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT person_id, channel FROM deliveries WHERE campaign_id = $1 AND state = 'skipped'",
+    )
+    .bind(second)
+    .fetch_all(app.env.store.pool())
+    .await
+    .expect("skipped deliveries");
+    skipped.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        skipped,
+        vec![
+            (person(0).await, "email".to_owned()),
+            (person(1).await, "sms".to_owned()),
+            (person(2).await, "teams".to_owned()),
+        ]
+    );
+    app.shutdown().await;
+}

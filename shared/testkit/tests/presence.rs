@@ -1,6 +1,7 @@
-//! Seed 001's availability-aware Teams sends: a recipient who is not Available is retried
-//! 10 minutes later, then at the next hour, then the next working day, for three rounds, and
-//! then the message is not sent, with that reason. The waits are hours long, so the test
+//! Seed 001's availability-aware Teams sends: a recipient who is not Available is tried in
+//! rounds of three tries a day (the pre-calculated time, 10 minutes later, the next full
+//! hour), the next round the next working day, three rounds, and then the message is not
+//! sent, with that reason. The waits are hours long, so the test
 //! moves a deferred delivery's due time to now instead of waiting (the schedule itself is
 //! unit-tested in shared/sender/src/presence_retry.rs).
 
@@ -151,6 +152,49 @@ async fn after_three_rounds_unavailable_the_message_is_not_sent_with_that_reason
     let reason = row.last_error.unwrap_or_default();
     assert!(
         reason.contains("not sent: recipient unavailable after 3 rounds"),
+        "{reason}"
+    );
+    assert_eq!(app.sim.recorder.stats().teams.received, 0);
+    app.shutdown().await;
+}
+
+/// Seed 001: "When a campaign lasts several days, here is the sending process in case of
+/// absence": the next round ("the next day during opening hours") belongs to the campaign,
+/// so a one-day campaign unprograms the message when its day's round is missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_next_day_round_after_the_campaign_window_ends() {
+    let app = TestApp::spawn().await;
+    app.sim
+        .knobs
+        .update(|k| k.presence.default = Availability::Away)
+        .expect("knobs");
+    let (audience, template) = app.create_audience_and_template(1).await;
+    let (status, c) = app
+        .post(
+            "/v1/campaigns",
+            &json!({"name": "one day", "audience_id": audience, "template_id": template,
+                    "channels": ["teams"], "wait_for_availability": true,
+                    "send_window": {"days": 1, "time_zone": "UTC"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let id: Uuid = c["id"].as_str().and_then(|s| s.parse().ok()).expect("id");
+    eventually("a due time", TIMEOUT, || async {
+        try_row_for(&app, "a:conv-0").await?.due_at.map(|_| ())
+    })
+    .await;
+    // Skip ahead to the round's last try (the next full hour), due now.
+    sqlx::query("UPDATE deliveries SET presence_misses = 2, due_at = now()")
+        .execute(app.env.store.pool())
+        .await
+        .expect("skip ahead");
+    let view = app.wait_for_completion(id, TIMEOUT).await;
+    assert_eq!(view["progress"]["by_state"]["failed"], 1, "{view}");
+    let row = row_for(&app, "a:conv-0").await;
+    assert_eq!((row.attempts, row.presence_misses), (0, 3));
+    let reason = row.last_error.unwrap_or_default();
+    assert!(
+        reason.contains("not sent: recipient unavailable until the campaign's window ended"),
         "{reason}"
     );
     assert_eq!(app.sim.recorder.stats().teams.received, 0);

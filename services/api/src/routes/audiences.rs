@@ -192,14 +192,24 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// Pages are asked for one row longer than `limit`: the extra row says a next page exists.
+fn split_page(mut people: Vec<AudienceMember>, limit: i64) -> (Vec<AudienceMember>, Option<Uuid>) {
+    let more = people.len() as i64 > limit;
+    people.truncate(limit as usize);
+    let next_after = if more {
+        people.last().map(|m| m.id)
+    } else {
+        None
+    };
+    (people, next_after)
+}
+
 fn preview_view(preview: Preview, limit: i64, as_of: NaiveDate) -> PreviewView {
-    let next_after = (preview.first.len() as i64 == limit)
-        .then(|| preview.first.last().map(|m| m.id))
-        .flatten();
+    let (first, next_after) = split_page(preview.first, limit);
     PreviewView {
         count: preview.count,
         as_of,
-        people: preview.first.into_iter().map(MemberView::from).collect(),
+        people: first.into_iter().map(MemberView::from).collect(),
         next_after,
     }
 }
@@ -265,7 +275,7 @@ pub async fn preview_criteria(
     let as_of = today();
     let preview = state
         .store
-        .preview_criteria(&criteria, as_of, limit, body.after)
+        .preview_criteria(&criteria, as_of, limit + 1, body.after)
         .await?;
     Ok(Json(preview_view(preview, limit, as_of)))
 }
@@ -290,13 +300,13 @@ pub async fn preview_audience(
             ))
         })?,
         None => {
-            let preview = state.store.preview_fixed(id, limit, q.after).await?;
+            let preview = state.store.preview_fixed(id, limit + 1, q.after).await?;
             return Ok(Json(preview_view(preview, limit, as_of)));
         }
     };
     let preview = state
         .store
-        .preview_criteria(&criteria, as_of, limit, q.after)
+        .preview_criteria(&criteria, as_of, limit + 1, q.after)
         .await?;
     Ok(Json(preview_view(preview, limit, as_of)))
 }
@@ -324,10 +334,8 @@ pub async fn get_snapshot(
     let q = page_query(query)?;
     let limit = page_limit(q.limit)?;
     let snapshot = state.store.get_snapshot(id).await?;
-    let people = state.store.snapshot_members(id, limit, q.after).await?;
-    let next_after = (people.len() as i64 == limit)
-        .then(|| people.last().map(|m| m.id))
-        .flatten();
+    let people = state.store.snapshot_members(id, limit + 1, q.after).await?;
+    let (people, next_after) = split_page(people, limit);
     let mut view = SnapshotView::from(snapshot);
     view.people = Some(people.into_iter().map(MemberView::from).collect());
     view.next_after = next_after;

@@ -129,6 +129,9 @@ pub struct CampaignView {
     #[schema(value_type = Option<Object>)]
     pub send_window: Option<SendWindow>,
     pub wait_for_availability: bool,
+    /// Why the evaluation was given up after repeated failures, when it was; replaying the
+    /// campaign's dead letters evaluates it again.
+    pub evaluation_error: Option<String>,
     pub progress: ProgressView,
 }
 
@@ -146,6 +149,7 @@ impl CampaignView {
             evaluated_at: c.evaluated_at,
             send_window: c.send_window.map(|w| w.0),
             wait_for_availability: c.wait_for_availability,
+            evaluation_error: c.evaluation_error,
             progress: ProgressView {
                 total: p.total,
                 deferred: p.deferred,

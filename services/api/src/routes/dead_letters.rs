@@ -99,7 +99,8 @@ pub struct ReplayResult {
     pub replayed: u64,
 }
 
-/// Sends dead deliveries again, with a fresh attempt budget.
+/// Sends dead deliveries again, with a fresh attempt budget. By campaign, it also evaluates
+/// again a campaign whose evaluation was given up (`evaluation_error`).
 #[utoipa::path(post, path = "/v1/dead-letters/replay", request_body = ReplayRequest,
     responses((status = 202, body = ReplayResult), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]

@@ -2,6 +2,7 @@ pub mod audiences;
 pub mod campaigns;
 pub mod dead_letters;
 pub mod people;
+pub mod people_import;
 pub mod segment_uploads;
 pub mod segments;
 pub mod teams_messages;
@@ -24,6 +25,10 @@ pub struct AppState {
     pub unsubscribe_secret: Secret<String>,
     /// Verifies the Bot Framework's tokens on the bot's messaging endpoint.
     pub bot_auth: Arc<BotTokenVerifier>,
+    /// Largest streamed people import (CSV, NDJSON).
+    pub import_max_bytes: u64,
+    /// Largest people import sent as one JSON document.
+    pub json_import_max_bytes: usize,
 }
 
 /// Trims a required text field; records an error when it is empty or too long.

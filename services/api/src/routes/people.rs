@@ -62,6 +62,22 @@ pub struct PersonView {
     pub teams: Option<TeamsInput>,
     pub time_zone: String,
     pub created_at: DateTime<Utc>,
+    pub external_id: Option<String>,
+    pub department: Option<String>,
+    pub job_title: Option<String>,
+    pub team_names: Vec<String>,
+    pub roles: Vec<String>,
+    pub joining_date: Option<chrono::NaiveDate>,
+    pub location: Option<String>,
+    pub language: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    pub manager_id: Option<Uuid>,
+    pub hr_partner_id: Option<Uuid>,
+    pub team_leader_ids: Vec<Uuid>,
+    pub coach_ids: Vec<Uuid>,
+    pub active: bool,
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 impl From<Person> for PersonView {
@@ -80,6 +96,21 @@ impl From<Person> for PersonView {
             }),
             time_zone: p.time_zone,
             created_at: p.created_at,
+            external_id: p.external_id,
+            department: p.department,
+            job_title: p.job_title,
+            team_names: p.teams,
+            roles: p.roles,
+            joining_date: p.joining_date,
+            location: p.location,
+            language: p.language,
+            attributes: p.attributes,
+            manager_id: p.manager_id,
+            hr_partner_id: p.hr_partner_id,
+            team_leader_ids: p.team_leader_ids,
+            coach_ids: p.coach_ids,
+            active: p.active,
+            deactivated_at: p.deactivated_at,
         }
     }
 }
@@ -205,4 +236,17 @@ pub async fn get_person(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PersonView>, ApiError> {
     Ok(Json(state.store.get_person(id).await?.into()))
+}
+
+/// Deactivates a person (their history stays; they leave every audience and segment
+/// evaluation, and their unsent deliveries are skipped). Import `active: true` to undo.
+#[utoipa::path(delete, path = "/v1/people/{id}",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip(state))]
+pub async fn deactivate_person(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.store.deactivate_person(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

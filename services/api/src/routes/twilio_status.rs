@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use pushfleet_config::Secret;
-use pushfleet_domain::{twilio_signature, Channel, ProviderStatus};
+use pushfleet_domain::{twilio_signature, Channel, TwilioStatus};
 use pushfleet_store::{ProviderStatusReport, StatusApplied};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -65,7 +65,9 @@ pub struct TwilioStatusCallback {
     /// Twilio's id of the message, as the sms-sender recorded it.
     #[schema(rename = "MessageSid", example = "SM0123456789abcdef0123456789abcdef")]
     message_sid: String,
-    /// queued, sent, delivered, undelivered or failed.
+    /// Any of Twilio's statuses: accepted, scheduled, queued, sending, sent, delivered,
+    /// read, partially_delivered, undelivered, failed, canceled (applied, mapped as in
+    /// docs/delivery.md), receiving, received (ignored). An undocumented one is ignored.
     #[schema(rename = "MessageStatus", example = "delivered")]
     message_status: String,
     /// Twilio's error code when the message failed, e.g. 30003 (unreachable handset).
@@ -82,7 +84,9 @@ pub struct TwilioStatusCallback {
 #[derive(Serialize, ToSchema)]
 pub struct StatusCallbackAnswer {
     /// `applied`; `stale` (a repeat, or older than the recorded status: nothing changed);
-    /// or `parked` (no delivery has this MessageSid yet: applied when the sender records it).
+    /// `parked` (no delivery has this MessageSid yet: applied when the sender records it);
+    /// or `ignored` (a status that says nothing about a sent message's fate, or one Twilio
+    /// does not document: nothing written).
     pub result: String,
 }
 
@@ -96,7 +100,7 @@ pub struct StatusCallbackAnswer {
     params(("X-Twilio-Signature" = String, Header,
             description = "Base64 HMAC-SHA1 of the URL and the sorted fields, keyed by the auth token")),
     responses((status = 200, body = StatusCallbackAnswer),
-              (status = 400, body = ErrorBody, description = "malformed form or unknown MessageStatus"),
+              (status = 400, body = ErrorBody, description = "malformed form (MessageSid or MessageStatus missing or given twice)"),
               (status = 403, body = ErrorBody, description = "missing or invalid signature"),
               (status = 415, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(sid, status))]
@@ -111,7 +115,29 @@ pub async fn twilio_status_callback(
         return Err(e);
     }
 
-    let report = parse_report(&params).inspect_err(|_| count("invalid"))?;
+    let report = match parse_report(&params).inspect_err(|_| count("invalid"))? {
+        Parsed::Report(r) => r,
+        Parsed::Ignored { status, known } => {
+            // Signed, so it comes from Twilio: answered 2xx whatever it says, or Twilio
+            // would log an error and (with retries configured) post it again, to no use.
+            if known {
+                tracing::debug!(
+                    status,
+                    "status callback ignored: not about a sent message's fate"
+                );
+                count("ignored");
+            } else {
+                tracing::warn!(
+                    status,
+                    "status callback with a MessageStatus Twilio does not document; ignored"
+                );
+                count("unknown_status");
+            }
+            return Ok(Json(StatusCallbackAnswer {
+                result: "ignored".to_owned(),
+            }));
+        }
+    };
     let span = tracing::Span::current();
     span.record("sid", report.provider_message_id.as_str());
     span.record("status", report.status.as_str());
@@ -154,21 +180,32 @@ pub(crate) fn field<'a>(
     Ok(first)
 }
 
-fn parse_report(params: &[(String, String)]) -> Result<ProviderStatusReport, ApiError> {
+/// A well-formed callback: a report to apply, or a status with nothing to record.
+enum Parsed {
+    Report(ProviderStatusReport),
+    Ignored { status: String, known: bool },
+}
+
+fn parse_report(params: &[(String, String)]) -> Result<Parsed, ApiError> {
     let missing = |name: &str| ApiError::BadRequest {
         code: "invalid_form",
         message: format!("{name} is required"),
     };
     let sid = field(params, "MessageSid")?.ok_or_else(|| missing("MessageSid"))?;
     let status = field(params, "MessageStatus")?.ok_or_else(|| missing("MessageStatus"))?;
-    let status: ProviderStatus = status.parse().map_err(|e| ApiError::BadRequest {
-        code: "unknown_status",
-        message: format!("MessageStatus: {e}"),
-    })?;
-    Ok(ProviderStatusReport {
+    let status = match TwilioStatus::parse(status) {
+        TwilioStatus::Apply(s) => s,
+        other => {
+            return Ok(Parsed::Ignored {
+                status: status.to_owned(),
+                known: other == TwilioStatus::Ignore,
+            })
+        }
+    };
+    Ok(Parsed::Report(ProviderStatusReport {
         channel: Channel::Sms,
         provider_message_id: sid.to_owned(),
         status,
         error_code: field(params, "ErrorCode")?.map(str::to_owned),
-    })
+    }))
 }

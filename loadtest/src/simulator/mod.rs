@@ -2,6 +2,7 @@
 //! and a plain SMTP server on another, all recording into one [`Recorder`]. [`Knobs`] make it
 //! slow, flaky, down or strict about rate limits, at start or while it runs.
 
+pub mod bot_identity;
 mod callbacks;
 mod config;
 mod control;
@@ -53,6 +54,11 @@ impl SimHandle {
     /// `http://ip:port` of the HTTP listener, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// Where bots find the Bot Framework's signing keys (`BOT_OPENID_METADATA_URL`).
+    pub fn bot_openid_metadata_url(&self) -> String {
+        format!("{}{}", self.base_url(), bot_identity::OPENID_METADATA_PATH)
     }
 
     /// Rate-limit counters and the busiest windows seen, as `GET /_sim/limits` reports them.

@@ -15,8 +15,40 @@ pub struct ApiConfig {
     pub public_url: String,
     /// `TWILIO_AUTH_TOKEN`: the key of Twilio's webhook signatures (the sms-sender's token).
     pub twilio_auth_token: Secret<String>,
+    /// `SEGMENT_UPLOAD_MAX_BYTES`: larger segment CSV uploads are refused with 413.
+    pub segment_upload_max_bytes: usize,
+    /// `UNSUBSCRIBE_SECRET`: verifies the e-mail unsubscribe tokens (the email-sender's
+    /// secret); unset means the public development key.
+    pub unsubscribe_secret: Secret<String>,
+    /// How the bot's messaging endpoint checks the Bot Framework's tokens.
+    pub bot_auth: BotAuthConfig,
     /// `PEOPLE_IMPORT_MAX_BYTES`: the largest streamed people import (CSV, NDJSON).
     pub import_max_bytes: u64,
+}
+
+/// The Bot Framework's JWTs on incoming activities.
+#[derive(Debug, Clone)]
+pub struct BotAuthConfig {
+    /// `TEAMS_APP_ID`: the bot's Microsoft app id, the tokens' audience.
+    pub app_id: String,
+    /// `BOT_OPENID_METADATA_URL`: the OpenID metadata document naming the signing keys.
+    pub openid_metadata_url: String,
+    /// `BOT_TOKEN_ISSUER`: the issuer the tokens must name.
+    pub issuer: String,
+}
+
+impl BotAuthConfig {
+    pub const DEFAULT_METADATA_URL: &'static str =
+        "https://login.botframework.com/v1/.well-known/openidconfiguration";
+    pub const DEFAULT_ISSUER: &'static str = "https://api.botframework.com";
+
+    pub fn from_env() -> Self {
+        Self {
+            app_id: env_string("TEAMS_APP_ID", "pushfleet-dev-app"),
+            openid_metadata_url: env_string("BOT_OPENID_METADATA_URL", Self::DEFAULT_METADATA_URL),
+            issuer: env_string("BOT_TOKEN_ISSUER", Self::DEFAULT_ISSUER),
+        }
+    }
 }
 
 impl ApiConfig {
@@ -29,8 +61,24 @@ impl ApiConfig {
             max_body_bytes: env_or("API_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
             public_url: public_url(&env_string("API_PUBLIC_URL", Self::DEFAULT_PUBLIC_URL))?,
             twilio_auth_token: Secret::new(env_string("TWILIO_AUTH_TOKEN", "sim-token")),
+            segment_upload_max_bytes: env_or("SEGMENT_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)?,
+            unsubscribe_secret: unsubscribe_secret(),
+            bot_auth: BotAuthConfig::from_env(),
             import_max_bytes: env_or("PEOPLE_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)?,
         })
+    }
+}
+
+fn unsubscribe_secret() -> Secret<String> {
+    match std::env::var("UNSUBSCRIBE_SECRET") {
+        Ok(s) if !s.is_empty() => Secret::new(s),
+        _ => {
+            tracing::warn!(
+                "UNSUBSCRIBE_SECRET is not set: unsubscribe links are checked against the public \
+                 development key; set it (as for the email-sender) outside development"
+            );
+            Secret::new(pushfleet_domain::unsubscribe_token::DEV_SECRET.to_owned())
+        }
     }
 }
 

@@ -118,3 +118,35 @@ fn form_rejection(rejection: FormRejection) -> ApiError {
         },
     }
 }
+
+/// The raw body (`Bytes`) with JSON errors: 413 past the route's body limit, 400 when the
+/// body cannot be read.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(ApiBytes(b)),
+            Err(rejection) => {
+                let message = rejection.body_text();
+                Err(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::Status {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        code: "payload_too_large",
+                        message,
+                    }
+                } else {
+                    ApiError::BadRequest {
+                        code: "invalid_body",
+                        message,
+                    }
+                })
+            }
+        }
+    }
+}

@@ -1,9 +1,12 @@
 //! The admin-facing HTTP API: people, audiences, templates, campaigns and their progress,
 //! with an OpenAPI document at `/openapi.json`; and the providers' webhooks (Twilio status
-//! callbacks).
+//! callbacks and inbound messages, the bot's messaging endpoint) and the e-mail unsubscribe
+//! link.
 
 mod api_error;
+mod bot_auth;
 mod config;
+mod csv_response;
 mod extract;
 mod openapi;
 mod people_rows;
@@ -11,6 +14,6 @@ mod routes;
 mod server;
 
 pub use api_error::ApiError;
-pub use config::ApiConfig;
+pub use config::{ApiConfig, BotAuthConfig};
 pub use openapi::ApiDoc;
 pub use server::{migrate, router, serve, serve_on, RunningApi};

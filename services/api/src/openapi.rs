@@ -1,6 +1,7 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
 use crate::routes::{
-    audiences, campaigns, dead_letters, people, people_import, templates, twilio_status,
+    audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
+    teams_messages, templates, twilio_inbound, twilio_status, unsubscribe,
 };
 use utoipa::OpenApi;
 
@@ -29,6 +30,18 @@ use utoipa::OpenApi;
         dead_letters::list_dead_letters,
         dead_letters::replay_dead_letters,
         twilio_status::twilio_status_callback,
+        segments::create_segment,
+        segments::list_segments,
+        segments::get_segment,
+        segments::add_members,
+        segments::members_csv,
+        segment_uploads::upload_csv,
+        segment_uploads::get_upload,
+        segment_uploads::upload_errors_csv,
+        twilio_inbound::twilio_inbound,
+        teams_messages::teams_messages,
+        unsubscribe::unsubscribe_page,
+        unsubscribe::unsubscribe_one_click,
     ),
     components(schemas(
         ErrorBody,
@@ -60,6 +73,17 @@ use utoipa::OpenApi;
         dead_letters::ReplayResult,
         twilio_status::TwilioStatusCallback,
         twilio_status::StatusCallbackAnswer,
+        segments::CreateSegment,
+        segments::SegmentView,
+        segments::SegmentPage,
+        segments::AddMembers,
+        segments::AddMembersReport,
+        segments::RowErrorView,
+        segment_uploads::UploadView,
+        twilio_inbound::TwilioInboundMessage,
+        teams_messages::Activity,
+        teams_messages::ChannelAccount,
+        teams_messages::ActivityResult,
     ))
 )]
 pub struct ApiDoc;

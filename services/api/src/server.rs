@@ -1,6 +1,8 @@
+use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
-    audiences, campaigns, dead_letters, people, people_import, templates, AppState,
+    audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
+    teams_messages, templates, twilio_inbound, unsubscribe, AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
@@ -56,6 +58,32 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
             "/v1/webhooks/twilio/status",
             post(twilio_status::twilio_status_callback),
         )
+        .route(
+            "/v1/segments",
+            post(segments::create_segment).get(segments::list_segments),
+        )
+        .route("/v1/segments/{id}", get(segments::get_segment))
+        .route("/v1/segments/{id}/members", post(segments::add_members))
+        .route("/v1/segments/{id}/members.csv", get(segments::members_csv))
+        .route(
+            "/v1/segments/{id}/uploads",
+            post(segment_uploads::upload_csv)
+                .layer(DefaultBodyLimit::max(cfg.segment_upload_max_bytes)),
+        )
+        .route(
+            "/v1/segments/{id}/uploads/{upload_id}",
+            get(segment_uploads::get_upload),
+        )
+        .route(
+            "/v1/segments/{id}/uploads/{upload_id}/errors.csv",
+            get(segment_uploads::upload_errors_csv),
+        )
+        .route("/v1/twilio/inbound", post(twilio_inbound::twilio_inbound))
+        .route("/v1/teams/messages", post(teams_messages::teams_messages))
+        .route(
+            "/u/{token}",
+            get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_one_click),
+        )
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
@@ -70,6 +98,8 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
         .with_state(AppState {
             store,
             twilio,
+            unsubscribe_secret: cfg.unsubscribe_secret.clone(),
+            bot_auth: Arc::new(BotTokenVerifier::new(cfg.bot_auth.clone())),
             import_max_bytes: cfg.import_max_bytes,
             json_import_max_bytes: cfg.max_body_bytes,
         })

@@ -10,8 +10,8 @@ mod sendgrid_mail;
 mod sendgrid_provider;
 mod smtp_provider;
 mod smtp_tls;
-// Public so the api can verify the tokens the sender put into the messages.
-pub mod unsubscribe_token;
+// The tokens live in pushfleet-domain, so the api verifies what the sender signs.
+pub use pushfleet_domain::unsubscribe_token;
 
 pub use config::{EmailConfig, EmailTransport, SendGridConfig};
 pub use email_provider::EmailProvider;

@@ -1,11 +1,11 @@
 //! RFC 8058 one-click unsubscribe headers, the same for both transports.
 
-use crate::unsubscribe_token;
 use crate::EmailConfig;
 use anyhow::{bail, Context};
 use lettre::message::Mailbox;
 use lettre::Address;
 use pushfleet_config::Secret;
+use pushfleet_domain::unsubscribe_token;
 
 pub(crate) const LIST_UNSUBSCRIBE: &str = "List-Unsubscribe";
 pub(crate) const LIST_UNSUBSCRIBE_POST: &str = "List-Unsubscribe-Post";

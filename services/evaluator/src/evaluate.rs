@@ -1,3 +1,4 @@
+use crate::segment_import::SegmentImporter;
 use crate::EvaluatorConfig;
 use anyhow::Context;
 use pushfleet_domain::{EvaluateJob, SendWindow};
@@ -64,9 +65,14 @@ pub async fn run(cfg: EvaluatorConfig, shutdown: CancellationToken) -> anyhow::R
         },
     );
     let connected = Arc::new(AtomicBool::new(false));
+    let imports_connected = Arc::new(AtomicBool::new(false));
     let readiness = Readiness::new()
         .with_check("postgres", store.readiness_check())
-        .with_check("rabbitmq", connected_check(connected.clone()));
+        .with_check("rabbitmq", connected_check(connected.clone()))
+        .with_check(
+            "rabbitmq-segment-imports",
+            connected_check(imports_connected.clone()),
+        );
     let admin_shutdown = CancellationToken::new();
     let (_, admin) = serve_admin(common.admin_addr, readiness, admin_shutdown.clone())
         .await
@@ -81,7 +87,15 @@ pub async fn run(cfg: EvaluatorConfig, shutdown: CancellationToken) -> anyhow::R
         concurrency: cfg.concurrency,
         confirm_window: cfg.confirm_window,
     };
-    consume_until_shutdown(settings, shutdown.clone(), connected, |publisher| {
+    let import_settings = ConsumeSettings {
+        queue: topology.segment_import_queue(),
+        consumer_tag: consumer_tag("segment-importer"),
+        // One file at a time per replica: each is already processed in large batches.
+        prefetch: 1,
+        concurrency: 1,
+        ..settings.clone()
+    };
+    let evaluate = consume_until_shutdown(settings, shutdown.clone(), connected, |publisher| {
         let evaluator = Arc::new(Evaluator {
             store: store.clone(),
             publisher,
@@ -90,8 +104,24 @@ pub async fn run(cfg: EvaluatorConfig, shutdown: CancellationToken) -> anyhow::R
             shutdown: shutdown.clone(),
         });
         move |delivery| evaluator.clone().handle(delivery)
-    })
-    .await;
+    });
+    let importer = Arc::new(SegmentImporter {
+        store: store.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let imports = consume_until_shutdown(
+        import_settings,
+        shutdown.clone(),
+        imports_connected,
+        |_publisher| {
+            let importer = importer.clone();
+            move |delivery| {
+                let importer = importer.clone();
+                async move { importer.handle(delivery).await }
+            }
+        },
+    );
+    tokio::join!(evaluate, imports);
 
     admin_shutdown.cancel();
     let _ = admin.await;

@@ -7,9 +7,14 @@
 //!    the rows unpublished; the redelivered evaluate job publishes them again, flagged as
 //!    possible duplicates so the senders check before sending.
 //! 3. Ack the evaluate job.
+//!
+//! It also processes segment CSV uploads (`segment-imports`), in batches, beside the
+//! evaluate jobs.
 
 mod config;
 mod evaluate;
+mod segment_import;
 
 pub use config::EvaluatorConfig;
 pub use evaluate::run;
+pub use segment_import::{import_upload, ImportOutcome, SegmentImportJob, IMPORT_BATCH};

@@ -12,10 +12,12 @@ mod jobs;
 mod phone_number;
 mod provider_status;
 mod recipient;
+pub mod segment_rows;
 mod send_window;
 mod sms_segment_count;
 mod template;
 pub mod twilio_signature;
+pub mod unsubscribe_token;
 
 pub use channel::{Channel, UnknownChannel};
 pub use delivery_state::DeliveryState;

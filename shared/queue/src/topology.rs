@@ -37,6 +37,7 @@ impl Default for DeadLetterRetention {
 ///
 /// ```text
 /// {ns}.work  (direct) --evaluate-->    {ns}.evaluate
+///                     --segment-imports--> {ns}.segment-imports
 ///                     --send.email-->  {ns}.send.email    (likewise teams, sms)
 /// {ns}.retry.{channel}.{ms}  --TTL--> {ns}.work / send.{channel}
 /// rejected or exhausted       -->     {ns}.dlx (fanout) --> {ns}.dead-letters.v2
@@ -121,9 +122,18 @@ impl Topology {
         format!("{}.evaluate", self.namespace)
     }
 
+    /// Segment CSV uploads to process (api, through the outbox -> evaluator).
+    pub const SEGMENT_IMPORT_KEY: &'static str = "segment-imports";
+
+    pub fn segment_import_queue(&self) -> String {
+        format!("{}.segment-imports", self.namespace)
+    }
+
     /// Whether a routing key of the work exchange has a queue bound to it.
     pub fn is_work_key(&self, key: &str) -> bool {
-        key == Self::EVALUATE_KEY || Channel::ALL.into_iter().any(|c| Self::send_key(c) == key)
+        key == Self::EVALUATE_KEY
+            || key == Self::SEGMENT_IMPORT_KEY
+            || Channel::ALL.into_iter().any(|c| Self::send_key(c) == key)
     }
 
     pub fn send_key(channel: Channel) -> String {
@@ -306,7 +316,13 @@ impl Topology {
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(LongString::from(self.dead_letter_exchange())),
         );
-        let mut bindings = vec![(self.evaluate_queue(), Self::EVALUATE_KEY.to_owned())];
+        let mut bindings = vec![
+            (self.evaluate_queue(), Self::EVALUATE_KEY.to_owned()),
+            (
+                self.segment_import_queue(),
+                Self::SEGMENT_IMPORT_KEY.to_owned(),
+            ),
+        ];
         for c in Channel::ALL {
             bindings.push((self.send_queue(c), Self::send_key(c)));
         }
@@ -394,6 +410,11 @@ mod tests {
     fn names_live_under_the_namespace() {
         let t = Topology::new("t1");
         assert_eq!(t.send_queue(Channel::Sms), "t1.send.sms");
+        assert_eq!(t.segment_import_queue(), "t1.segment-imports");
+        // The outbox relay drops rows whose key no queue is bound to.
+        assert!(t.is_work_key(Topology::SEGMENT_IMPORT_KEY));
+        assert!(t.is_work_key(Topology::EVALUATE_KEY));
+        assert!(!t.is_work_key("segment-import"));
         assert_eq!(
             t.retry_queue(Channel::Email, Topology::RETRY_TIERS[0]),
             "t1.retry.email.1000ms"

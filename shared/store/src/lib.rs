@@ -9,10 +9,13 @@ mod criteria_sql;
 mod dead_letters;
 mod deliveries;
 mod error;
+mod opt_outs;
 mod outbox;
 mod people;
 mod people_import;
 mod provider_statuses;
+mod segment_uploads;
+mod segments;
 mod templates;
 
 pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
@@ -27,6 +30,8 @@ pub use people_import::{
     field as import_field, ImportCounts, ImportPerson, ImportSession, RowError,
 };
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
+pub use segment_uploads::{ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus};
+pub use segments::{BatchReport, MemberSource, Segment, SegmentMember, SegmentRowError};
 pub use templates::{NewTemplate, StoredTemplate};
 
 use sqlx::postgres::PgPoolOptions;

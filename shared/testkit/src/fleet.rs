@@ -1,5 +1,5 @@
 use crate::{Servers, TestEnv};
-use pushfleet_api::ApiConfig;
+use pushfleet_api::{ApiConfig, BotAuthConfig};
 use pushfleet_config::Secret;
 use pushfleet_domain::{Channel, PhoneNumber};
 use pushfleet_email_sender::EmailConfig;
@@ -22,6 +22,12 @@ use uuid::Uuid;
 /// The Twilio auth token shared by the simulator (its default), the sms-sender and the api.
 pub const TWILIO_AUTH_TOKEN: &str = "sim-token";
 pub const TWILIO_STATUS_PATH: &str = "/v1/webhooks/twilio/status";
+/// Signs e-mail unsubscribe links (email-sender) and verifies them (api).
+pub const UNSUBSCRIBE_SECRET: &str = "test-unsubscribe-secret";
+/// The bot's app id: the audience of the Bot Framework tokens the simulator signs.
+pub const TEAMS_APP_ID: &str = "test-app";
+/// Segment uploads larger than this are refused by the test api (413).
+pub const SEGMENT_UPLOAD_MAX_BYTES: usize = 256 * 1024;
 
 /// The six services of the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,6 +168,13 @@ impl TestApp {
             max_body_bytes: 1024 * 1024,
             public_url: self.api_url.clone(),
             twilio_auth_token: Secret::new(TWILIO_AUTH_TOKEN.into()),
+            segment_upload_max_bytes: SEGMENT_UPLOAD_MAX_BYTES,
+            unsubscribe_secret: Secret::new(UNSUBSCRIBE_SECRET.into()),
+            bot_auth: BotAuthConfig {
+                app_id: TEAMS_APP_ID.into(),
+                openid_metadata_url: self.sim.bot_openid_metadata_url(),
+                issuer: BotAuthConfig::DEFAULT_ISSUER.into(),
+            },
             import_max_bytes: self.import_max_bytes,
         };
         let shutdown = CancellationToken::new();
@@ -198,6 +211,8 @@ impl TestApp {
             smtp_port: self.sim.smtp_addr.port(),
             smtp_pool_size: 4,
             from: "Pushfleet <noreply@pushfleet.test>".into(),
+            unsubscribe_base_url: self.api_url.clone(),
+            unsubscribe_secret: Some(Secret::new(UNSUBSCRIBE_SECRET.into())),
             ..EmailConfig::defaults(self.sender_config(Channel::Email))
         }
     }
@@ -205,7 +220,7 @@ impl TestApp {
     pub fn teams_config(&self) -> TeamsConfig {
         TeamsConfig {
             sender: self.sender_config(Channel::Teams),
-            app_id: "test-app".into(),
+            app_id: TEAMS_APP_ID.into(),
             app_password: Secret::new("test-secret".into()),
             token_url: format!("{}/botframework.com/oauth2/v2.0/token", self.sim.base_url()),
             scope: "https://api.botframework.com/.default".into(),

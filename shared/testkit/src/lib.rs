@@ -8,7 +8,10 @@ pub mod private_servers;
 mod servers;
 mod test_env;
 
-pub use fleet::{SenderTuning, Service, TestApp, TWILIO_AUTH_TOKEN, TWILIO_STATUS_PATH};
+pub use fleet::{
+    SenderTuning, Service, TestApp, SEGMENT_UPLOAD_MAX_BYTES, TEAMS_APP_ID, TWILIO_AUTH_TOKEN,
+    TWILIO_STATUS_PATH, UNSUBSCRIBE_SECRET,
+};
 pub use private_servers::{PrivatePostgres, PrivateRabbitMq, PrivateRedis};
 pub use servers::Servers;
 pub use test_env::TestEnv;

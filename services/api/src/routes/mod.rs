@@ -3,9 +3,16 @@ pub mod campaigns;
 pub mod dead_letters;
 pub mod people;
 pub mod people_import;
+pub mod segment_uploads;
+pub mod segments;
+pub mod teams_messages;
 pub mod templates;
+pub mod twilio_inbound;
 pub mod twilio_status;
+pub mod unsubscribe;
 
+use crate::bot_auth::BotTokenVerifier;
+use pushfleet_config::Secret;
 use pushfleet_store::Store;
 use std::sync::Arc;
 
@@ -14,6 +21,10 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Store,
     pub twilio: Arc<twilio_status::TwilioWebhook>,
+    /// Verifies the e-mail unsubscribe tokens.
+    pub unsubscribe_secret: Secret<String>,
+    /// Verifies the Bot Framework's tokens on the bot's messaging endpoint.
+    pub bot_auth: Arc<BotTokenVerifier>,
     /// Largest streamed people import (CSV, NDJSON).
     pub import_max_bytes: u64,
     /// Largest people import sent as one JSON document.

@@ -22,6 +22,41 @@ pub struct TwilioWebhook {
     pub auth_token: Secret<String>,
 }
 
+impl TwilioWebhook {
+    /// Checks `X-Twilio-Signature` against `{public_url}{path}` and the posted fields: 403
+    /// otherwise.
+    pub fn check_signature(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        params: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        // The URL Twilio called, query included: it is part of what Twilio signed. (The router
+        // is not nested, so the request's URI is the path as called.)
+        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        let url = format!("{}{path}", self.public_url);
+        let signature = headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !signature.is_empty()
+            && twilio_signature::verify(self.auth_token.expose(), &url, params, signature)
+        {
+            return Ok(());
+        }
+        tracing::warn!(%url, signed = !signature.is_empty(), "Twilio webhook refused: bad signature");
+        Err(ApiError::Status {
+            status: StatusCode::FORBIDDEN,
+            code: "invalid_signature",
+            message: if signature.is_empty() {
+                "missing X-Twilio-Signature".into()
+            } else {
+                "X-Twilio-Signature does not match this request".into()
+            },
+        })
+    }
+}
+
 /// The fields of a status callback the api reads (Twilio sends more, e.g. `AccountSid`,
 /// `ApiVersion`, `SmsSid`; all of them are covered by the signature).
 #[derive(ToSchema)]
@@ -75,29 +110,9 @@ pub async fn twilio_status_callback(
     headers: HeaderMap,
     ApiForm(params): ApiForm<Vec<(String, String)>>,
 ) -> Result<Json<StatusCallbackAnswer>, ApiError> {
-    let webhook = &state.twilio;
-    // The URL Twilio called, query included: it is part of what Twilio signed. (The router is
-    // not nested, so the request's URI is the path as called.)
-    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let url = format!("{}{path}", webhook.public_url);
-    let signature = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if signature.is_empty()
-        || !twilio_signature::verify(webhook.auth_token.expose(), &url, &params, signature)
-    {
-        tracing::warn!(%url, signed = !signature.is_empty(), "status callback refused: bad signature");
+    if let Err(e) = state.twilio.check_signature(&uri, &headers, &params) {
         count("forged");
-        return Err(ApiError::Status {
-            status: StatusCode::FORBIDDEN,
-            code: "invalid_signature",
-            message: if signature.is_empty() {
-                "missing X-Twilio-Signature".into()
-            } else {
-                "X-Twilio-Signature does not match this request".into()
-            },
-        });
+        return Err(e);
     }
 
     let report = match parse_report(&params).inspect_err(|_| count("invalid"))? {
@@ -146,7 +161,10 @@ fn count(result: &'static str) {
 }
 
 /// The one value of a field; a field given twice with different values is refused.
-fn field<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn field<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, ApiError> {
     let mut values = params
         .iter()
         .filter(|(k, _)| k == name)

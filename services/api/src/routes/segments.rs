@@ -1,0 +1,318 @@
+//! Segments (seed 004): create, list, add members by pasting e-mails, download the members.
+
+use super::segment_uploads::UploadView;
+use super::{required_text, AppState};
+use crate::api_error::ErrorBody;
+use crate::csv_response::{csv_download, line, PageFn};
+use crate::extract::{ApiBytes, ApiJson, ApiPath};
+use crate::ApiError;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use pushfleet_domain::segment_rows::{self, MemberRow, SegmentRowReader};
+use pushfleet_store::{BatchReport, MemberSource, Segment};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Rows per paste; larger lists go through an upload.
+pub const MAX_PASTED_ROWS: usize = 10_000;
+/// Rows resolved per query.
+const BATCH: usize = 1000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSegment {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentView {
+    pub id: Uuid,
+    pub name: String,
+    pub member_count: i64,
+    pub created_at: DateTime<Utc>,
+    /// The most recent CSV upload, if any.
+    pub latest_upload: Option<UploadView>,
+}
+
+impl SegmentView {
+    fn new(s: Segment, latest_upload: Option<UploadView>) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            member_count: s.member_count,
+            created_at: s.created_at,
+            latest_upload,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentPage {
+    pub segments: Vec<SegmentView>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<Uuid>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentPageQuery {
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<i64>,
+    /// The `next_before` of the previous page.
+    pub before: Option<Uuid>,
+}
+
+/// Members to add as JSON, when not pasted as text.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMembers {
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub external_ids: Vec<String>,
+}
+
+/// One row that added nobody.
+#[derive(Serialize, ToSchema, Clone)]
+pub struct RowErrorView {
+    /// Line of the pasted text, or position in the JSON lists (e-mails first), from 1.
+    pub row: i64,
+    pub value: String,
+    /// unknown_person, invalid_email, duplicate_row, opted_out, deactivated or empty_row.
+    pub reason: String,
+}
+
+/// What adding members did, row by row.
+#[derive(Serialize, ToSchema)]
+pub struct AddMembersReport {
+    pub total: u64,
+    /// Rows whose person is a member now (including people who already were).
+    pub added: u64,
+    pub failed: u64,
+    pub errors: Vec<RowErrorView>,
+    pub member_count: i64,
+}
+
+#[utoipa::path(post, path = "/v1/segments", request_body = CreateSegment,
+    responses((status = 201, body = SegmentView), (status = 400, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn create_segment(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateSegment>,
+) -> Result<(StatusCode, Json<SegmentView>), ApiError> {
+    let mut errors = Vec::new();
+    let name = required_text(&mut errors, "name".into(), &body.name, 200);
+    ApiError::check(errors)?;
+    let segment = state.store.create_segment(&name).await?;
+    Ok((StatusCode::CREATED, Json(SegmentView::new(segment, None))))
+}
+
+#[utoipa::path(get, path = "/v1/segments", params(SegmentPageQuery),
+    responses((status = 200, body = SegmentPage), (status = 400, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub async fn list_segments(
+    State(state): State<AppState>,
+    query: Result<Query<SegmentPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SegmentPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest {
+        code: "invalid_query",
+        message: e.body_text(),
+    })?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+    }
+    let segments = state.store.list_segments(limit, q.before).await?;
+    let next_before = (segments.len() as i64 == limit)
+        .then(|| segments.last().map(|s| s.id))
+        .flatten();
+    let mut views = Vec::with_capacity(segments.len());
+    for s in segments {
+        let latest = state.store.latest_segment_upload(s.id).await?;
+        views.push(SegmentView::new(s, latest.map(UploadView::from)));
+    }
+    Ok(Json(SegmentPage {
+        segments: views,
+        next_before,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/segments/{id}",
+    responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip(state))]
+pub async fn get_segment(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<SegmentView>, ApiError> {
+    let segment = state.store.get_segment(id).await?;
+    let latest = state.store.latest_segment_upload(id).await?;
+    Ok(Json(SegmentView::new(
+        segment,
+        latest.map(UploadView::from),
+    )))
+}
+
+/// Adds members: e-mails pasted one per line (`text/plain`), or JSON lists of e-mails and
+/// external ids. Answers with a report per row; valid rows are added whatever the others.
+#[utoipa::path(post, path = "/v1/segments/{id}/members",
+    request_body(description = "JSON lists, or `text/plain`: one e-mail or external id per line",
+                 content((AddMembers = "application/json"), (String = "text/plain"))),
+    responses((status = 200, body = AddMembersReport), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(segment_id = %id))]
+pub async fn add_members(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> Result<Json<AddMembersReport>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let rows = if content_type.starts_with("application/json") {
+        let body: AddMembers = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("invalid JSON body: {e}"),
+        })?;
+        json_rows(body)
+    } else if content_type.starts_with("text/plain") {
+        let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest {
+            code: "not_text",
+            message: "the pasted list is not UTF-8 text".into(),
+        })?;
+        pasted_rows(text)
+    } else {
+        return Err(ApiError::Status {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: "send text/plain (one e-mail per line) or application/json".into(),
+        });
+    };
+    if rows.len() > MAX_PASTED_ROWS {
+        return Err(ApiError::invalid(
+            "rows",
+            format!("at most {MAX_PASTED_ROWS} rows per request; upload a CSV for more"),
+        ));
+    }
+    if rows.is_empty() {
+        return Err(ApiError::invalid("rows", "no e-mail or external id given"));
+    }
+    let mut seen = HashSet::new();
+    let mut total = BatchReport::default();
+    for batch in rows.chunks(BATCH) {
+        let report = state
+            .store
+            .add_segment_rows(id, batch, MemberSource::Paste, &mut seen)
+            .await?;
+        total.added += report.added;
+        total.errors.extend(report.errors);
+    }
+    let member_count = state.store.get_segment(id).await?.member_count;
+    tracing::info!(
+        rows = rows.len(),
+        added = total.added,
+        failed = total.errors.len(),
+        "members added"
+    );
+    Ok(Json(AddMembersReport {
+        total: rows.len() as u64,
+        added: total.added,
+        failed: total.errors.len() as u64,
+        errors: total
+            .errors
+            .into_iter()
+            .map(|e| RowErrorView {
+                row: e.row,
+                value: e.value,
+                reason: e.problem.as_str().to_owned(),
+            })
+            .collect(),
+        member_count,
+    }))
+}
+
+/// One value per line; blank lines skipped; row numbers are line numbers.
+fn pasted_rows(text: &str) -> Vec<MemberRow> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = SegmentRowReader::new();
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| reader.read(i as i64 + 1, &[l.to_owned()]))
+        .collect()
+}
+
+fn json_rows(body: AddMembers) -> Vec<MemberRow> {
+    let mut seen = HashSet::new();
+    let emails = body
+        .emails
+        .into_iter()
+        .map(|v| (segment_rows::parse_email(&v), v));
+    let ids = body
+        .external_ids
+        .into_iter()
+        .map(|v| (segment_rows::parse_external_id(&v), v));
+    emails
+        .chain(ids)
+        .enumerate()
+        .map(|(i, (key, value))| {
+            let key = key.and_then(|k| {
+                if seen.insert(k.clone()) {
+                    Ok(k)
+                } else {
+                    Err(segment_rows::RowProblem::DuplicateRow)
+                }
+            });
+            MemberRow {
+                row: i as i64 + 1,
+                value,
+                key,
+            }
+        })
+        .collect()
+}
+
+/// The members as CSV: name, e-mail.
+#[utoipa::path(get, path = "/v1/segments/{id}/members.csv",
+    responses((status = 200, content_type = "text/csv", description = "name,email per member"),
+              (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip(state))]
+pub async fn members_csv(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    state.store.get_segment(id).await?;
+    let store = state.store.clone();
+    let next_page: PageFn<Uuid> = Box::new(move |after| {
+        let store = store.clone();
+        async move {
+            let page = store.segment_members_page(id, after, 1000).await?;
+            let Some(last) = page.last().map(|m| m.id) else {
+                return Ok(None);
+            };
+            let chunk: String = page
+                .iter()
+                .map(|m| {
+                    let name = format!("{} {}", m.first_name, m.last_name);
+                    line(&[name.trim(), m.email.as_deref().unwrap_or_default()])
+                })
+                .collect();
+            Ok(Some((chunk, last)))
+        }
+        .boxed()
+    });
+    Ok(csv_download(
+        &format!("segment-{id}-members.csv"),
+        &["name", "email"],
+        next_page,
+    ))
+}

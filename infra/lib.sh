@@ -16,6 +16,7 @@
 #                    would exceed 65535 — which is the case for the default 55672 -> 45672)
 #   PF_RABBIT_NODE   Erlang node name              (default: pushfleet@localhost; pushfleet-<amqp port>@localhost for non-default ports)
 #   PF_PG_FAST=1     fsync=off, synchronous_commit=off, full_page_writes=off (tests; data may be lost on crash)
+#   PF_PG_SHARED_BUFFERS  Postgres shared_buffers (default 2GB)
 #   PF_PG_BINDIR     PostgreSQL bin dir            (default: newest /usr/lib/postgresql/*/bin)
 
 PF_INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"

@@ -276,7 +276,17 @@ listen_addresses = '127.0.0.1'
 port = $PF_PG_PORT
 unix_socket_directories = '${sockdir//\'/\'\'}'
 max_connections = 500
-shared_buffers = 256MB
+# Sized for a development box with a few GB to spare: the directory (a million people is
+# ~600 MB with its indexes) stays in memory, so audience previews do not read the disk.
+shared_buffers = ${PF_PG_SHARED_BUFFERS:-2GB}
+effective_cache_size = 8GB
+work_mem = 32MB
+maintenance_work_mem = 512MB
+random_page_cost = 1.1
+# Bulk imports write a lot of WAL: fewer checkpoints, compressed full-page images.
+max_wal_size = 8GB
+checkpoint_timeout = 15min
+wal_compression = on
 $fast_settings
 EOF
     then :; else pf_die "postgres: cannot write $PF_PG_DATA/pushfleet.conf.new"; fi

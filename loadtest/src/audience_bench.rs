@@ -310,7 +310,7 @@ async fn explain_preview(cfg: &AudienceBenchConfig) -> anyhow::Result<String> {
     let cutoff = chrono::Utc::now().date_naive() - chrono::Months::new(12);
     let today = chrono::Utc::now().date_naive();
     let sql = format!(
-        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT count(*) FROM people p WHERE p.active AND ((coalesce(lower(nullif(p.department, '')) = lower('engineering'), false) AND coalesce(p.joining_date BETWEEN '{cutoff}' AND '{today}', false)) OR coalesce(p.roles @> ARRAY['trainer']::text[], false))"
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) SELECT count(*) FROM people p WHERE p.active AND (((lower(p.department) = lower('engineering')) AND (p.joining_date BETWEEN '{cutoff}' AND '{today}')) OR (p.roles @> ARRAY['trainer']::text[]))"
     );
     let out = Command::new("psql")
         .arg(database_url(&cfg.postgres_url, &cfg.database))

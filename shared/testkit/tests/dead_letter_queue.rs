@@ -3,7 +3,8 @@
 //! queue of earlier releases: that one is unbound, emptied into the new one, and deleted.
 
 use lapin::options::{
-    BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
@@ -42,6 +43,11 @@ async fn message_count(conn: &Connection, queue: &str) -> Option<u32> {
 /// bound to it, holding `n` dead letters.
 async fn legacy_dead_letter_queue(conn: &Connection, topology: &Topology, n: usize) {
     let ch = conn.create_channel().await.expect("channel");
+    // Confirm mode: each publish below returns only once the broker has queued the message,
+    // so the count that follows sees all of them.
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm mode");
     ch.exchange_declare(
         topology.dead_letter_exchange().into(),
         ExchangeKind::Fanout,

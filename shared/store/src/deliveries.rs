@@ -298,7 +298,9 @@ impl Store {
         as_of: NaiveDate,
     ) -> Result<Expansion, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let campaign: Option<(Uuid, Vec<String>, bool, Option<Uuid>, String)> = sqlx::query_as(
+        // (audience, channels, evaluated before, snapshot, audience kind)
+        type CampaignRow = (Uuid, Vec<String>, bool, Option<Uuid>, String);
+        let campaign: Option<CampaignRow> = sqlx::query_as(
             "SELECT c.audience_id, c.channels, c.evaluated_at IS NOT NULL, c.snapshot_id, a.kind
              FROM campaigns c JOIN audiences a ON a.id = c.audience_id
              WHERE c.id = $1 FOR UPDATE OF c",

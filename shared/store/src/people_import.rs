@@ -199,6 +199,10 @@ UNION ALL SELECT u.row_no, 'updated', NULL, u.id FROM updated u
 UNION ALL SELECT c.row_no, 'inserted', NULL, c.new_id
     FROM checked c JOIN inserted n ON n.id = c.new_id";
 
+/// One row's fate: (row, `inserted`|`updated`|`conflict`, the e-mail owner's external id on a
+/// conflict, the person's id).
+type UpsertOutcome = (i64, String, Option<String>, Option<Uuid>);
+
 /// Characters that cannot appear in a team or role name carry the list through one text
 /// parameter (a ragged text[][] cannot be bound).
 const LIST_SEPARATOR: char = '\u{1f}';
@@ -278,29 +282,28 @@ impl ImportSession {
         let (mut tx, outcomes) = loop {
             attempt += 1;
             let mut tx = sqlx::Connection::begin(&mut *self.conn).await?;
-            let result: Result<Vec<(i64, String, Option<String>, Option<Uuid>)>, sqlx::Error> =
-                sqlx::query_as(UPSERT)
-                    .bind(&row_no)
-                    .bind(&fields)
-                    .bind(&new_id)
-                    .bind(&external_id)
-                    .bind(&email)
-                    .bind(&first_name)
-                    .bind(&last_name)
-                    .bind(&phone)
-                    .bind(&time_zone)
-                    .bind(&department)
-                    .bind(&job_title)
-                    .bind(&location)
-                    .bind(&language)
-                    .bind(&teams)
-                    .bind(&roles)
-                    .bind(&joining_date)
-                    .bind(&attributes)
-                    .bind(&teams_conversation)
-                    .bind(&active)
-                    .fetch_all(&mut *tx)
-                    .await;
+            let result: Result<Vec<UpsertOutcome>, sqlx::Error> = sqlx::query_as(UPSERT)
+                .bind(&row_no)
+                .bind(&fields)
+                .bind(&new_id)
+                .bind(&external_id)
+                .bind(&email)
+                .bind(&first_name)
+                .bind(&last_name)
+                .bind(&phone)
+                .bind(&time_zone)
+                .bind(&department)
+                .bind(&job_title)
+                .bind(&location)
+                .bind(&language)
+                .bind(&teams)
+                .bind(&roles)
+                .bind(&joining_date)
+                .bind(&attributes)
+                .bind(&teams_conversation)
+                .bind(&active)
+                .fetch_all(&mut *tx)
+                .await;
             match result {
                 Ok(outcomes) => break (tx, outcomes),
                 // Two imports (or two writers of one) that touch the same people in a

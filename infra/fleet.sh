@@ -15,6 +15,9 @@ PROFILE="${PF_PROFILE:-debug}"
 # The simulator posts Twilio status callbacks here (signed with its auth token, which is
 # the api's default), so the local fleet exercises the whole SMS status path.
 export TWILIO_STATUS_CALLBACK="${TWILIO_STATUS_CALLBACK:-http://127.0.0.1:8080/v1/webhooks/twilio/status}"
+# The local bot's tokens are the simulator's: the api checks them against its keys, not
+# Microsoft's (which a local run could neither reach nor match).
+export BOT_OPENID_METADATA_URL="${BOT_OPENID_METADATA_URL:-http://127.0.0.1:18080/v1/.well-known/openidconfiguration}"
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE"
 RUN_DIR="$PUSHFLEET_HOME/run"
 LOG_DIR="$PUSHFLEET_HOME/logs"

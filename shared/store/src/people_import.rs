@@ -137,12 +137,19 @@ WITH input AS (
     SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::uuid[], $4::text[], $5::text[],
                          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                          $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-                         $16::date[], $17::jsonb[], $18::jsonb[], $19::bool[])
+                         $16::date[], $17::jsonb[], $18::jsonb[], $19::bool[], $20::text[])
         AS i(row_no, fields, new_id, external_id, email, first_name, last_name, phone,
              time_zone, department, job_title, location, language, teams, roles,
-             joining_date, attributes, teams_conversation, active)
+             joining_date, attributes, teams_conversation, active, manager_ref)
 ), resolved AS (
     SELECT i.*,
+           -- A manager already in the directory (named by external id or e-mail) is set in
+           -- this statement; the rest wait for the pass at the end of the import.
+           CASE WHEN nullif(i.manager_ref, '') IS NULL THEN NULL
+                ELSE (SELECT m.id FROM people m WHERE m.external_id = i.manager_ref
+                      UNION ALL
+                      SELECT m.id FROM people m WHERE lower(m.email) = lower(i.manager_ref)
+                      LIMIT 1) END AS manager_found,
            CASE WHEN i.external_id IS NOT NULL
                 THEN coalesce(bx.id, CASE WHEN be.external_id IS NULL THEN be.id END)
                 ELSE be.id END AS person_id,
@@ -171,37 +178,42 @@ WITH input AS (
         attributes   = CASE WHEN c.fields & 4096 <> 0 THEN coalesce(c.attributes, '{}') ELSE p.attributes END,
         teams_conversation = CASE WHEN c.fields & 8192 <> 0 THEN c.teams_conversation ELSE p.teams_conversation END,
         active       = CASE WHEN c.fields & 16384 <> 0 THEN coalesce(c.active, true) ELSE p.active END,
+        manager_id   = CASE WHEN c.manager_found IS NOT NULL THEN c.manager_found
+                            WHEN c.manager_ref = '' THEN NULL
+                            ELSE p.manager_id END,
         deactivated_at = CASE WHEN c.fields & 16384 = 0 THEN p.deactivated_at
                               WHEN coalesce(c.active, true) THEN NULL
                               ELSE coalesce(p.deactivated_at, now()) END,
         updated_at   = now()
     FROM checked c
     WHERE p.id = c.person_id AND NOT c.conflict
-    RETURNING c.row_no, p.id
+    RETURNING c.row_no, p.id, c.manager_found
 ), inserted AS (
     INSERT INTO people (id, external_id, email, first_name, last_name, phone, time_zone,
                         department, job_title, location, language, teams, roles,
-                        joining_date, attributes, teams_conversation, active, deactivated_at)
+                        joining_date, attributes, teams_conversation, active, deactivated_at,
+                        manager_id)
     SELECT c.new_id, c.external_id, c.email, coalesce(c.first_name, ''), coalesce(c.last_name, ''),
            c.phone, coalesce(c.time_zone, 'UTC'), c.department, c.job_title, c.location,
            c.language, coalesce(string_to_array(c.teams, chr(31)), '{}'),
            coalesce(string_to_array(c.roles, chr(31)), '{}'), c.joining_date,
            coalesce(c.attributes, '{}'), c.teams_conversation, coalesce(c.active, true),
-           CASE WHEN coalesce(c.active, true) THEN NULL ELSE now() END
+           CASE WHEN coalesce(c.active, true) THEN NULL ELSE now() END, c.manager_found
     FROM checked c
     WHERE c.person_id IS NULL AND NOT c.conflict
     ON CONFLICT DO NOTHING
     RETURNING id
 )
-SELECT c.row_no, 'conflict' AS outcome, c.email_owner_external_id AS detail, NULL::uuid AS id
+SELECT c.row_no, 'conflict' AS outcome, c.email_owner_external_id AS detail, NULL::uuid AS id,
+       NULL::uuid AS manager_id
     FROM checked c WHERE c.conflict
-UNION ALL SELECT u.row_no, 'updated', NULL, u.id FROM updated u
-UNION ALL SELECT c.row_no, 'inserted', NULL, c.new_id
+UNION ALL SELECT u.row_no, 'updated', NULL, u.id, u.manager_found FROM updated u
+UNION ALL SELECT c.row_no, 'inserted', NULL, c.new_id, c.manager_found
     FROM checked c JOIN inserted n ON n.id = c.new_id";
 
 /// One row's fate: (row, `inserted`|`updated`|`conflict`, the e-mail owner's external id on a
-/// conflict, the person's id).
-type UpsertOutcome = (i64, String, Option<String>, Option<Uuid>);
+/// conflict, the person's id, the manager set in the same statement).
+type UpsertOutcome = (i64, String, Option<String>, Option<Uuid>, Option<Uuid>);
 
 /// Characters that cannot appear in a team or role name carry the list through one text
 /// parameter (a ragged text[][] cannot be bound).
@@ -256,7 +268,9 @@ impl ImportSession {
         let mut attributes = Vec::with_capacity(n);
         let mut teams_conversation = Vec::with_capacity(n);
         let mut active = Vec::with_capacity(n);
+        let mut manager_ref: Vec<Option<String>> = Vec::with_capacity(n);
         for r in &rows {
+            manager_ref.push(r.manager.as_deref().map(|m| m.trim().to_owned()));
             row_no.push(r.row);
             fields.push(r.fields);
             new_id.push(Uuid::now_v7());
@@ -302,6 +316,7 @@ impl ImportSession {
                 .bind(&attributes)
                 .bind(&teams_conversation)
                 .bind(&active)
+                .bind(&manager_ref)
                 .fetch_all(&mut *tx)
                 .await;
             match result {
@@ -319,7 +334,11 @@ impl ImportSession {
         };
         let mut errors = Vec::new();
         let mut ids: HashMap<i64, Uuid> = HashMap::with_capacity(n);
-        for (row, outcome, detail, id) in outcomes {
+        let mut managers: HashMap<i64, Uuid> = HashMap::new();
+        for (row, outcome, detail, id, manager) in outcomes {
+            if let Some(m) = manager {
+                managers.insert(row, m);
+            }
             match (outcome.as_str(), id) {
                 ("inserted", Some(id)) => {
                     self.counts.inserted += 1;
@@ -353,7 +372,7 @@ impl ImportSession {
                 });
             }
         }
-        queue_relations(&mut tx, &rows, &ids).await?;
+        queue_relations(&mut tx, &rows, &ids, &managers).await?;
         tx.commit().await?;
         Ok(errors)
     }
@@ -363,18 +382,23 @@ async fn queue_relations(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     rows: &[ImportPerson],
     ids: &HashMap<i64, Uuid>,
+    managers: &HashMap<i64, Uuid>,
 ) -> Result<(), StoreError> {
-    let (mut row_no, mut person, mut kind, mut reference) = (
+    let (mut row_no, mut person, mut kind, mut reference, mut related) = (
         Vec::new(),
         Vec::new(),
         Vec::new(),
         Vec::<Option<String>>::new(),
+        Vec::<Option<Uuid>>::new(),
     );
-    let mut push = |r: i64, id: Uuid, k: &str, v: Option<String>| {
+    // Every reference is queued, the ones already set included (with their person), so the
+    // pass at the end still sees the file's order; it rewrites only what differs.
+    let mut push = |r: i64, id: Uuid, k: &str, v: Option<String>, found: Option<Uuid>| {
         row_no.push(r);
         person.push(id);
         kind.push(k.to_owned());
         reference.push(v);
+        related.push(found);
     };
     for r in rows {
         let Some(&id) = ids.get(&r.row) else { continue };
@@ -385,17 +409,23 @@ async fn queue_relations(
                 .map(str::to_owned)
         };
         if r.manager.is_some() {
-            push(r.row, id, "manager", one(&r.manager));
+            push(
+                r.row,
+                id,
+                "manager",
+                one(&r.manager),
+                managers.get(&r.row).copied(),
+            );
         }
         if r.hr_partner.is_some() {
-            push(r.row, id, "hr_partner", one(&r.hr_partner));
+            push(r.row, id, "hr_partner", one(&r.hr_partner), None);
         }
         for (k, list) in [("team_leader", &r.team_leaders), ("coach", &r.coaches)] {
             if let Some(list) = list {
                 // A NULL ref row says "this person's list is given" even when empty.
-                push(r.row, id, k, None);
+                push(r.row, id, k, None, None);
                 for v in list {
-                    push(r.row, id, k, Some(v.clone()));
+                    push(r.row, id, k, Some(v.clone()), None);
                 }
             }
         }
@@ -404,13 +434,14 @@ async fn queue_relations(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO import_relations (row_no, person_id, kind, ref)
-             SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::text[])",
+        "INSERT INTO import_relations (row_no, person_id, kind, ref, related_id)
+             SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::uuid[])",
     )
     .bind(&row_no)
     .bind(&person)
     .bind(&kind)
     .bind(&reference)
+    .bind(&related)
     .execute(&mut **tx)
     .await?;
     Ok(())

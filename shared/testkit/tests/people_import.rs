@@ -203,6 +203,24 @@ async fn upserts_match_by_external_id_then_email_and_touch_only_given_columns() 
     let c1 = person_by_external_id(&app, "C1").await.expect("C1");
     assert_eq!(c1["first_name"], "Two");
 
+    // Managers: one set within the batch, one only at the end; the file's last word wins.
+    let (status, r) = import(
+        &app,
+        "text/csv",
+        "external_id,email,manager\nM1,m1@corp.io,\nW1,w1@corp.io,M2\nW1,w1@corp.io,m1@CORP.io\nM2,m2@corp.io,\nW2,w2@corp.io,M2\n",
+    )
+    .await;
+    assert_eq!((status, r["failed"].as_u64()), (200, Some(0)), "{r}");
+    let m1 = person_by_external_id(&app, "M1").await.expect("M1");
+    let m2 = person_by_external_id(&app, "M2").await.expect("M2");
+    let w1 = person_by_external_id(&app, "W1").await.expect("W1");
+    let w2 = person_by_external_id(&app, "W2").await.expect("W2");
+    assert_eq!(w1["manager_id"], m1["id"], "the later row of W1 names M1");
+    assert_eq!(
+        w2["manager_id"], m2["id"],
+        "W2 names M2, written earlier in the file"
+    );
+
     // The api shows the directory fields, and DELETE deactivates (the row stays).
     let bob = person_by_external_id(&app, "B1").await.expect("B1");
     let id = bob["id"].as_str().expect("id");

@@ -12,9 +12,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source .pushfleet/env
 echo "==> building the fleet"
 cargo build --workspace --bins --quiet
+bin="${CARGO_TARGET_DIR:-target}/debug"
 echo "==> applying migrations"
-RUST_LOG=warn ./target/debug/pushfleet-api migrate
+RUST_LOG=warn "$bin/pushfleet-api" migrate
 echo "==> starting the simulator and the six services"
 ./infra/fleet.sh restart
 echo "==> running the demo campaign"
-./target/debug/pushfleet-demo
+"$bin/pushfleet-demo"

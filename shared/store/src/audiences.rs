@@ -42,6 +42,9 @@ pub struct Snapshot {
     pub taken_at: DateTime<Utc>,
 }
 
+/// The columns of an `AudienceMember`, from `people p`.
+const MEMBER_COLUMNS: &str = "p.id, p.first_name, p.last_name, p.email, p.department, p.job_title";
+
 const AUDIENCE_COLUMNS: &str = "a.id, a.name, a.kind, a.criteria, a.created_at,
     CASE WHEN a.kind = 'fixed'
          THEN (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id) END AS member_count";
@@ -185,10 +188,8 @@ impl Store {
         let mut count_q: QueryBuilder<Postgres> =
             QueryBuilder::new("SELECT count(*) FROM people p WHERE ");
         push_audience_filter(&mut count_q, criteria, as_of);
-        let mut page_q: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT p.id, p.first_name, p.last_name, p.email, p.department, p.job_title
-             FROM people p WHERE ",
-        );
+        let mut page_q: QueryBuilder<Postgres> =
+            QueryBuilder::new(format!("SELECT {MEMBER_COLUMNS} FROM people p WHERE "));
         push_audience_filter(&mut page_q, criteria, as_of);
         if let Some(after) = after {
             page_q.push(" AND p.id > ").push_bind(after);
@@ -196,7 +197,7 @@ impl Store {
         page_q.push(" ORDER BY p.id LIMIT ").push_bind(limit);
         // The two run side by side on two connections: the preview answers in the time of
         // the slower one.
-        let (count, first) = tokio_join(
+        let (count, first) = futures::future::join(
             count_q.build_query_scalar::<i64>().fetch_one(self.pool()),
             page_q
                 .build_query_as::<AudienceMember>()
@@ -222,17 +223,18 @@ impl Store {
         )
         .bind(audience_id)
         .fetch_one(self.pool());
-        let first = sqlx::query_as::<_, AudienceMember>(
-            "SELECT p.id, p.first_name, p.last_name, p.email, p.department, p.job_title
+        let page_sql = format!(
+            "SELECT {MEMBER_COLUMNS}
              FROM audience_members m JOIN people p ON p.id = m.person_id
              WHERE m.audience_id = $1 AND p.active AND ($2::uuid IS NULL OR p.id > $2)
-             ORDER BY p.id LIMIT $3",
-        )
-        .bind(audience_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool());
-        let (count, first) = tokio_join(count, first).await;
+             ORDER BY p.id LIMIT $3"
+        );
+        let first = sqlx::query_as::<_, AudienceMember>(&page_sql)
+            .bind(audience_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool());
+        let (count, first) = futures::future::join(count, first).await;
         Ok(Preview {
             count: count?,
             first: first?,
@@ -281,26 +283,18 @@ impl Store {
         limit: i64,
         after: Option<Uuid>,
     ) -> Result<Vec<AudienceMember>, StoreError> {
-        Ok(sqlx::query_as::<_, AudienceMember>(
-            "SELECT p.id, p.first_name, p.last_name, p.email, p.department, p.job_title
+        Ok(sqlx::query_as::<_, AudienceMember>(&format!(
+            "SELECT {MEMBER_COLUMNS}
              FROM audience_snapshot_members m JOIN people p ON p.id = m.person_id
              WHERE m.snapshot_id = $1 AND ($2::uuid IS NULL OR m.person_id > $2)
-             ORDER BY m.person_id LIMIT $3",
-        )
+             ORDER BY m.person_id LIMIT $3"
+        ))
         .bind(id)
         .bind(after)
         .bind(limit)
         .fetch_all(self.pool())
         .await?)
     }
-}
-
-async fn tokio_join<A, B>(a: A, b: B) -> (A::Output, B::Output)
-where
-    A: std::future::Future,
-    B: std::future::Future,
-{
-    futures::future::join(a, b).await
 }
 
 /// Freezes a dynamic audience inside `tx` (the evaluator does it in the transaction that

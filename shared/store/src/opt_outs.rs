@@ -87,7 +87,8 @@ impl Store {
     ) -> Result<Option<Uuid>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT id FROM people
-             WHERE teams_conversation->>'user_id' = ANY($1)
+             WHERE teams_conversation IS NOT NULL -- the index is partial
+               AND teams_conversation->>'user_id' = ANY($1)
              ORDER BY active DESC, id LIMIT 1",
         )
         .bind(user_ids)

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::Postgres;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Which fields a row carries (bits of [`ImportPerson::fields`]).
@@ -96,6 +96,9 @@ pub struct ImportCounts {
 pub struct ImportSession {
     conn: PoolConnection<Postgres>,
     counts: ImportCounts,
+    /// People with a relation waiting for the pass at the end; every later row of theirs
+    /// waits too, so that the file's order still decides.
+    pending_relations: HashSet<Uuid>,
 }
 
 impl Store {
@@ -125,6 +128,7 @@ impl Store {
         Ok(ImportSession {
             conn,
             counts: ImportCounts::default(),
+            pending_relations: HashSet::new(),
         })
     }
 }
@@ -132,6 +136,12 @@ impl Store {
 /// The statement behind each batch: resolve every row to a person (external id first, then
 /// an e-mail on a person without a different external id), refuse a row whose e-mail
 /// belongs to someone else, update the found, insert the rest. One round trip.
+///
+/// The insert has no `ON CONFLICT` clause: a speculative insertion costs about a third more
+/// per row (docs/benchmarks.md). A unique violation means another writer inserted the same
+/// person since the lookup; the batch then runs again and finds them. The last attempt adds
+/// `ON CONFLICT DO NOTHING` ([`UPSERT_LAST_RESORT`]) so that a row which keeps losing the
+/// race is reported rather than failing the import.
 const UPSERT: &str = "
 WITH input AS (
     SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::uuid[], $4::text[], $5::text[],
@@ -201,7 +211,7 @@ WITH input AS (
            CASE WHEN coalesce(c.active, true) THEN NULL ELSE now() END, c.manager_found
     FROM checked c
     WHERE c.person_id IS NULL AND NOT c.conflict
-    ON CONFLICT DO NOTHING
+    /*on_conflict*/
     RETURNING id
 )
 SELECT c.row_no, 'conflict' AS outcome, c.email_owner_external_id AS detail, NULL::uuid AS id,
@@ -210,6 +220,13 @@ SELECT c.row_no, 'conflict' AS outcome, c.email_owner_external_id AS detail, NUL
 UNION ALL SELECT u.row_no, 'updated', NULL, u.id, u.manager_found FROM updated u
 UNION ALL SELECT c.row_no, 'inserted', NULL, c.new_id, c.manager_found
     FROM checked c JOIN inserted n ON n.id = c.new_id";
+
+static UPSERT_LAST_RESORT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| UPSERT.replace("/*on_conflict*/", "ON CONFLICT DO NOTHING"));
+
+/// How many times a batch runs before it gives up on a deadlock or takes the last resort
+/// on a unique violation.
+const ATTEMPTS: u32 = 5;
 
 /// One row's fate: (row, `inserted`|`updated`|`conflict`, the e-mail owner's external id on a
 /// conflict, the person's id, the manager set in the same statement).
@@ -295,8 +312,13 @@ impl ImportSession {
         let mut attempt = 0;
         let (mut tx, outcomes) = loop {
             attempt += 1;
+            let statement = if attempt < ATTEMPTS {
+                UPSERT
+            } else {
+                UPSERT_LAST_RESORT.as_str()
+            };
             let mut tx = sqlx::Connection::begin(&mut *self.conn).await?;
-            let result: Result<Vec<UpsertOutcome>, sqlx::Error> = sqlx::query_as(UPSERT)
+            let result: Result<Vec<UpsertOutcome>, sqlx::Error> = sqlx::query_as(statement)
                 .bind(&row_no)
                 .bind(&fields)
                 .bind(&new_id)
@@ -322,11 +344,13 @@ impl ImportSession {
             match result {
                 Ok(outcomes) => break (tx, outcomes),
                 // Two imports (or two writers of one) that touch the same people in a
-                // different order can deadlock; Postgres undoes one, which simply runs again.
+                // different order can deadlock, or insert the same new person; Postgres
+                // undoes one, which simply runs again (and then finds that person).
                 Err(sqlx::Error::Database(e))
-                    if e.code().as_deref() == Some("40P01") && attempt < 5 =>
+                    if matches!(e.code().as_deref(), Some("40P01") | Some("23505"))
+                        && attempt < ATTEMPTS =>
                 {
-                    tracing::debug!(attempt, "import batch deadlocked; running it again");
+                    tracing::debug!(attempt, code = ?e.code(), "import batch refused; running it again");
                     drop(tx);
                 }
                 Err(e) => return Err(e.into()),
@@ -372,17 +396,22 @@ impl ImportSession {
                 });
             }
         }
-        queue_relations(&mut tx, &rows, &ids, &managers).await?;
+        queue_relations(&mut tx, &rows, &ids, &managers, &mut self.pending_relations).await?;
         tx.commit().await?;
         Ok(errors)
     }
 }
 
+/// Queues, for the pass at the end, the relations a batch could not settle itself: a manager
+/// not yet in the directory, and every HR partner, team leader and coach. A row whose only
+/// relation is a manager set in its own statement (the common case) queues nothing, unless
+/// an earlier row of the same person is waiting.
 async fn queue_relations(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     rows: &[ImportPerson],
     ids: &HashMap<i64, Uuid>,
     managers: &HashMap<i64, Uuid>,
+    pending: &mut HashSet<Uuid>,
 ) -> Result<(), StoreError> {
     let (mut row_no, mut person, mut kind, mut reference, mut related) = (
         Vec::new(),
@@ -391,8 +420,8 @@ async fn queue_relations(
         Vec::<Option<String>>::new(),
         Vec::<Option<Uuid>>::new(),
     );
-    // Every reference is queued, the ones already set included (with their person), so the
-    // pass at the end still sees the file's order; it rewrites only what differs.
+    // A queued row carries all its references, the ones already set included, so the pass
+    // at the end still sees the file's order; it rewrites only what differs.
     let mut push = |r: i64, id: Uuid, k: &str, v: Option<String>, found: Option<Uuid>| {
         row_no.push(r);
         person.push(id);
@@ -402,6 +431,19 @@ async fn queue_relations(
     };
     for r in rows {
         let Some(&id) = ids.get(&r.row) else { continue };
+        let manager_settled = match r.manager.as_deref().map(str::trim) {
+            None | Some("") => true,
+            Some(_) => managers.contains_key(&r.row),
+        };
+        let settled = manager_settled
+            && r.hr_partner.is_none()
+            && r.team_leaders.is_none()
+            && r.coaches.is_none()
+            && !pending.contains(&id);
+        if settled {
+            continue;
+        }
+        pending.insert(id);
         let one = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)

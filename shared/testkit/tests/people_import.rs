@@ -315,3 +315,44 @@ async fn what_is_not_csv_is_refused_with_a_clear_error() {
         "{r}"
     );
 }
+
+/// Two imports of the same new people at once: each batch inserts without `ON CONFLICT`, so
+/// one of the two writers meets the other's rows as a unique violation and runs the batch
+/// again. Every row of both files must land once, as an insert in one report and an update
+/// in the other (or both as updates), with no row reported failed.
+#[tokio::test]
+async fn concurrent_imports_of_the_same_people_neither_fail_nor_duplicate() {
+    let app = api_only().await;
+    let n = 12_000;
+    let csv: String = std::iter::once("external_id,email,first_name,manager\n".to_owned())
+        .chain((0..n).map(|i| {
+            let manager = if i >= 10 {
+                format!("X{}", i / 10)
+            } else {
+                String::new()
+            };
+            format!("X{i},p{i}@corp.io,P{i},{manager}\n")
+        }))
+        .collect();
+    let (a, b) = tokio::join!(
+        import(&app, "text/csv", csv.clone()),
+        import(&app, "text/csv", csv)
+    );
+    for (status, report) in [&a, &b] {
+        assert_eq!(*status, 200, "{report}");
+        assert_eq!(report["failed"], 0, "{report}");
+    }
+    let inserted = a.1["inserted"].as_i64().unwrap_or(-1) + b.1["inserted"].as_i64().unwrap_or(-1);
+    let updated = a.1["updated"].as_i64().unwrap_or(-1) + b.1["updated"].as_i64().unwrap_or(-1);
+    assert_eq!(inserted, n, "each person inserted once: {a:?} {b:?}");
+    assert_eq!(updated, n, "and found by the other import: {a:?} {b:?}");
+    assert_eq!(count_people(&app).await, n);
+    let without_manager: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM people WHERE manager_id IS NULL AND external_id <> ALL($1)",
+    )
+    .bind((0..10).map(|i| format!("X{i}")).collect::<Vec<_>>())
+    .fetch_one(app.env.store.pool())
+    .await
+    .expect("count managers");
+    assert_eq!(without_manager, 0, "every manager resolved");
+}

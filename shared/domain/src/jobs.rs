@@ -19,6 +19,10 @@ pub struct SendJob {
     pub campaign_id: Uuid,
     pub channel: Channel,
     pub template_id: Uuid,
+    /// Who the recipient is, so a sender can honour an opt-out or a deactivation made after
+    /// the job was published. Absent from jobs of earlier releases (they are sent as before).
+    #[serde(default)]
+    pub person_id: Option<Uuid>,
     pub recipient: Recipient,
     /// 1 for the first try; retries carry the next attempt number.
     pub attempt: u32,

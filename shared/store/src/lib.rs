@@ -9,6 +9,7 @@ mod criteria_sql;
 mod dead_letters;
 mod deliveries;
 mod error;
+mod opt_out_notices;
 mod opt_outs;
 mod outbox;
 mod people;
@@ -24,6 +25,7 @@ pub use criteria_sql::push_audience_filter;
 pub use dead_letters::{DeadDelivery, ReplaySelection};
 pub use deliveries::{Expansion, Outcome, PresenceContext, PublishBatch};
 pub use error::StoreError;
+pub use opt_out_notices::{OptOutNotice, OptOutNoticeError, OptOutScope, OPT_OUT_NOTICES};
 pub use outbox::{OutboxBatch, OutboxMessage};
 pub use people::{NewPerson, Person};
 pub use people_import::{

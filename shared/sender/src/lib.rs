@@ -10,6 +10,7 @@ mod config;
 mod handler;
 pub mod http_errors;
 mod in_flight;
+mod opt_out_watch;
 mod outcome_recorder;
 mod presence_retry;
 mod provider;

@@ -4,6 +4,7 @@
 //! workspace builds without a database at compile time.
 
 mod audiences;
+mod bot_replies;
 mod campaigns;
 mod criteria_sql;
 mod dead_letters;
@@ -20,6 +21,7 @@ mod segments;
 mod templates;
 
 pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
+pub use bot_replies::OwedReply;
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
 pub use criteria_sql::push_audience_filter;
 pub use dead_letters::{DeadDelivery, ReplaySelection};
@@ -33,7 +35,10 @@ pub use people_import::{
 };
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
 pub use segment_uploads::{ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus};
-pub use segments::{BatchReport, MemberSource, Segment, SegmentMember, SegmentRowError};
+pub use segments::{
+    BatchReport, MemberSource, Segment, SegmentChange, SegmentMember, SegmentReplies,
+    SegmentRowError,
+};
 pub use templates::{NewTemplate, StoredTemplate};
 
 use sqlx::postgres::PgPoolOptions;

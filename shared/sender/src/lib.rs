@@ -21,4 +21,4 @@ mod template_cache;
 pub use config::SenderConfig;
 pub use provider::{Provider, ProviderError, Receipt};
 pub use retry_policy::RetryPolicy;
-pub use service::run_sender;
+pub use service::{run_sender, run_sender_with_checks};

@@ -21,6 +21,17 @@ pub async fn run_sender<P: Provider>(
     provider: P,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_sender_with_checks(cfg, provider, shutdown, |r| r).await
+}
+
+/// `run_sender` for a sender that does more beside its send loop (the Teams sender posts
+/// the bot's replies): `extra_checks` adds that work's `/readyz` checks.
+pub async fn run_sender_with_checks<P: Provider>(
+    cfg: SenderConfig,
+    provider: P,
+    shutdown: CancellationToken,
+    extra_checks: impl FnOnce(Readiness) -> Readiness,
+) -> anyhow::Result<()> {
     let common = &cfg.common;
     let store = Store::connect(common.database_url.expose(), common.db_pool_size)
         .await
@@ -42,7 +53,7 @@ pub async fn run_sender<P: Provider>(
         tokio::spawn(async move { opt_outs.run(store, token).await })
     };
 
-    let readiness = Readiness::new()
+    let readiness = extra_checks(Readiness::new())
         .with_check("postgres", store.readiness_check())
         // Without Redis a sender keeps sending on its fallback share of the quota.
         .with_optional_check("redis", limiter.readiness_check())

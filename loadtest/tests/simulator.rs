@@ -385,6 +385,41 @@ async fn teams_token_conversation_and_activities() -> anyhow::Result<()> {
     sim.stop().await
 }
 
+#[tokio::test]
+async fn teams_replies_to_an_activity_are_recorded_with_the_activity_they_answer(
+) -> anyhow::Result<()> {
+    let sim = Sim::start(SimConfig::ephemeral()).await?;
+    let client = reqwest::Client::new();
+    let token = teams_token(&client, &sim).await?;
+    let reply = |activity_id: &str, body: Value| {
+        client
+            .post(sim.url(&format!(
+                "/v3/conversations/a:conv-1/activities/{activity_id}"
+            )))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let text = json!({"type": "message", "text": "You joined News."});
+    assert_eq!(reply("1:press", text.clone()).await?.status(), 201);
+    let explicit = json!({"type": "message", "text": "Bye.", "replyToId": "1:other"});
+    assert_eq!(reply("1:other", explicit).await?.status(), 201);
+    let no_auth = client
+        .post(sim.url("/v3/conversations/a:conv-1/activities/1:press"))
+        .json(&text)
+        .send()
+        .await?;
+    assert_eq!(no_auth.status(), 401);
+
+    let msgs = sim.handle.recorder.messages();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0].recipient, "a:conv-1");
+    assert_eq!(msgs[0].body, "You joined News.");
+    assert_eq!(msgs[0].raw["replyToId"], "1:press");
+    assert_eq!(msgs[1].raw["replyToId"], "1:other");
+    sim.stop().await
+}
+
 fn twilio_url(sim: &Sim, sid: &str) -> String {
     sim.url(&format!("/2010-04-01/Accounts/{sid}/Messages.json"))
 }

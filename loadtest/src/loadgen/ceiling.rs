@@ -51,6 +51,7 @@ pub fn sample_send_job() -> anyhow::Result<Vec<u8>> {
         campaign_id: uuid::Uuid::new_v4(),
         channel: Channel::Teams,
         template_id: uuid::Uuid::new_v4(),
+        person_id: Some(uuid::Uuid::new_v4()),
         recipient: Recipient {
             first_name: "Ada123456".into(),
             last_name: "Lovelace".into(),

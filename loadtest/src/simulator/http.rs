@@ -80,6 +80,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v3/conversations/{conversation_id}/activities",
             post(teams::send_activity),
         )
+        .route(
+            "/v3/conversations/{conversation_id}/activities/{activity_id}",
+            post(teams::reply_to_activity),
+        )
         .route_layer(layer(Channel::Teams, true, teams::refusal));
     let twilio = Router::new()
         .route(

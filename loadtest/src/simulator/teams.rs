@@ -313,10 +313,35 @@ pub(crate) async fn send_activity(
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, BfError> {
-    let app = check_bearer(&state, &headers)?;
-    let (raw, activity) = parse_json::<Activity>(body)?;
+    record_activity(&state, conversation_id, None, &headers, body)
+}
+
+/// `POST /v3/conversations/{conversationId}/activities/{activityId}` (`ReplyToActivity`): a
+/// message in reply to an activity the user sent. Recorded like any other message, with the
+/// answered activity as `raw.replyToId` (taken from the path when the body has none).
+pub(crate) async fn reply_to_activity(
+    State(state): State<AppState>,
+    Path((conversation_id, activity_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, BfError> {
+    record_activity(&state, conversation_id, Some(activity_id), &headers, body)
+}
+
+fn record_activity(
+    state: &AppState,
+    conversation_id: String,
+    reply_to: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, BfError> {
+    let app = check_bearer(state, headers)?;
+    let (mut raw, activity) = parse_json::<Activity>(body)?;
     if activity.kind.as_deref() != Some("message") {
         return Err(BfError::bad_argument("Activity type must be 'message'."));
+    }
+    if let (Some(id), Some(fields)) = (reply_to, raw.as_object_mut()) {
+        fields.entry("replyToId").or_insert(Value::String(id));
     }
     let attachments = activity.attachments.unwrap_or_default();
     if attachments
@@ -350,7 +375,7 @@ pub(crate) async fn send_activity(
             Demand::new(LimitScope::TeamsApp, app, 1),
         ],
     )?;
-    let key = idempotency_key(&headers);
+    let key = idempotency_key(headers);
     let duplicate = state.gate.recorder.record(
         Channel::Teams,
         key.as_deref(),

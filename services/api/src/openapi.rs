@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         segments::create_segment,
         segments::list_segments,
         segments::get_segment,
+        segments::update_segment,
         segments::add_members,
         segments::members_csv,
         segment_uploads::upload_csv,
@@ -74,6 +75,7 @@ use utoipa::OpenApi;
         twilio_status::TwilioStatusCallback,
         twilio_status::StatusCallbackAnswer,
         segments::CreateSegment,
+        segments::UpdateSegment,
         segments::SegmentView,
         segments::SegmentPage,
         segments::AddMembers,
@@ -83,7 +85,9 @@ use utoipa::OpenApi;
         twilio_inbound::TwilioInboundMessage,
         teams_messages::Activity,
         teams_messages::ChannelAccount,
+        teams_messages::ConversationAccount,
         teams_messages::ActivityResult,
+        teams_messages::InvokeMessage,
     ))
 )]
 pub struct ApiDoc;

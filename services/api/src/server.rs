@@ -62,7 +62,10 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
             "/v1/segments",
             post(segments::create_segment).get(segments::list_segments),
         )
-        .route("/v1/segments/{id}", get(segments::get_segment))
+        .route(
+            "/v1/segments/{id}",
+            get(segments::get_segment).patch(segments::update_segment),
+        )
         .route("/v1/segments/{id}/members", post(segments::add_members))
         .route("/v1/segments/{id}/members.csv", get(segments::members_csv))
         .route(

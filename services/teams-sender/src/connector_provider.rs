@@ -1,3 +1,4 @@
+use crate::connector_reply::ConnectorReplier;
 use crate::{BotTokenSource, TeamsConfig};
 use pushfleet_domain::{Channel, RenderedMessage, SendJob, TeamsFormat};
 use pushfleet_ratelimit::Quota;
@@ -5,6 +6,7 @@ use pushfleet_sender::http_errors::{classify_status, classify_transport, http_cl
 use pushfleet_sender::{Provider, ProviderError, Receipt};
 use reqwest::StatusCode;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// Sends proactive messages through the Bot Framework Connector REST API to the
 /// conversation stored on the person.
@@ -14,7 +16,8 @@ pub struct ConnectorProvider {
     /// Conversations this replica created, by service URL and user, so a second message to
     /// the same user does not create another before the first outcome is stored.
     created: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
-    tokens: BotTokenSource,
+    /// Shared with the bot's replies (`replier`): one token for both.
+    tokens: Arc<BotTokenSource>,
     graph_tokens: BotTokenSource,
     graph_base: String,
 }
@@ -33,13 +36,13 @@ struct ResourceResponse {
 impl ConnectorProvider {
     pub fn new(cfg: &TeamsConfig) -> anyhow::Result<Self> {
         let client = http_client()?;
-        let tokens = BotTokenSource::new(
+        let tokens = Arc::new(BotTokenSource::new(
             client.clone(),
             cfg.token_url.clone(),
             cfg.app_id.clone(),
             cfg.app_password.clone(),
             cfg.scope.clone(),
-        );
+        ));
         let graph_tokens = BotTokenSource::new(
             client.clone(),
             cfg.graph_token_url.clone(),
@@ -55,6 +58,11 @@ impl ConnectorProvider {
             graph_tokens,
             graph_base: cfg.graph_base.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// A client for the bot's replies, on this provider's HTTP client and token.
+    pub fn replier(&self) -> ConnectorReplier {
+        ConnectorReplier::new(self.client.clone(), self.tokens.clone())
     }
 
     /// `POST {serviceUrl}/v3/conversations`: the 1:1 conversation with a user known only by

@@ -19,6 +19,10 @@ pub struct SendJob {
     pub campaign_id: Uuid,
     pub channel: Channel,
     pub template_id: Uuid,
+    /// Who the recipient is, so a sender can honour an opt-out or a deactivation made after
+    /// the job was published. Absent from jobs of earlier releases (they are sent as before).
+    #[serde(default)]
+    pub person_id: Option<Uuid>,
     pub recipient: Recipient,
     /// 1 for the first try; retries carry the next attempt number.
     pub attempt: u32,
@@ -37,4 +41,20 @@ impl SendJob {
     pub fn idempotency_key(&self) -> String {
         format!("pf-{}-{}", self.campaign_id.simple(), self.delivery_id)
     }
+}
+
+/// The bot's answer to a Teams button pressed in a message (Action.Submit): written to the
+/// outbox by the api with the opt-in or opt-out it confirms, posted by the teams-sender as a
+/// reply to that activity. An `invoke` (Action.Execute) is answered in its HTTP response
+/// instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotReplyJob {
+    /// The activity answered: the reply's `replyToId`, and the key that keeps a redelivered
+    /// job from posting twice.
+    pub activity_id: String,
+    pub service_url: String,
+    pub conversation_id: String,
+    pub text: String,
+    /// When the button was pressed: a reply that could not be posted for long is given up.
+    pub requested_at: chrono::DateTime<chrono::Utc>,
 }

@@ -3,6 +3,7 @@
 //! Values that come from outside (API requests, CSV rows, provider answers) are parsed into
 //! these newtypes once, at the edge; code behind the edge can then rely on them being valid.
 
+pub mod bot_reply_text;
 mod channel;
 pub mod criteria;
 pub mod csv_records;
@@ -22,7 +23,7 @@ pub mod unsubscribe_token;
 pub use channel::{Channel, UnknownChannel};
 pub use delivery_state::DeliveryState;
 pub use email_address::{EmailAddress, InvalidEmail};
-pub use jobs::{EvaluateJob, SendJob};
+pub use jobs::{BotReplyJob, EvaluateJob, SendJob};
 pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
 pub use provider_status::{ProviderStatus, TwilioStatus, UnknownProviderStatus};
 pub use recipient::{Recipient, TeamsConversationRef};

@@ -38,6 +38,7 @@ impl Default for DeadLetterRetention {
 /// ```text
 /// {ns}.work  (direct) --evaluate-->    {ns}.evaluate
 ///                     --segment-imports--> {ns}.segment-imports
+///                     --bot-replies--> {ns}.bot-replies
 ///                     --send.email-->  {ns}.send.email    (likewise teams, sms)
 /// {ns}.retry.{channel}.{ms}  --TTL--> {ns}.work / send.{channel}
 /// rejected or exhausted       -->     {ns}.dlx (fanout) --> {ns}.dead-letters.v2
@@ -129,10 +130,18 @@ impl Topology {
         format!("{}.segment-imports", self.namespace)
     }
 
+    /// The Teams bot's replies to button presses (api, through the outbox -> teams-sender).
+    pub const BOT_REPLY_KEY: &'static str = "bot-replies";
+
+    pub fn bot_reply_queue(&self) -> String {
+        format!("{}.bot-replies", self.namespace)
+    }
+
     /// Whether a routing key of the work exchange has a queue bound to it.
     pub fn is_work_key(&self, key: &str) -> bool {
         key == Self::EVALUATE_KEY
             || key == Self::SEGMENT_IMPORT_KEY
+            || key == Self::BOT_REPLY_KEY
             || Channel::ALL.into_iter().any(|c| Self::send_key(c) == key)
     }
 
@@ -322,6 +331,7 @@ impl Topology {
                 self.segment_import_queue(),
                 Self::SEGMENT_IMPORT_KEY.to_owned(),
             ),
+            (self.bot_reply_queue(), Self::BOT_REPLY_KEY.to_owned()),
         ];
         for c in Channel::ALL {
             bindings.push((self.send_queue(c), Self::send_key(c)));
@@ -414,6 +424,8 @@ mod tests {
         // The outbox relay drops rows whose key no queue is bound to.
         assert!(t.is_work_key(Topology::SEGMENT_IMPORT_KEY));
         assert!(t.is_work_key(Topology::EVALUATE_KEY));
+        assert!(t.is_work_key(Topology::BOT_REPLY_KEY));
+        assert_eq!(t.bot_reply_queue(), "t1.bot-replies");
         assert!(!t.is_work_key("segment-import"));
         assert_eq!(
             t.retry_queue(Channel::Email, Topology::RETRY_TIERS[0]),

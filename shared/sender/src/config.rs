@@ -25,6 +25,11 @@ pub struct SenderConfig {
     /// or after this long, whichever comes first.
     pub outcome_batch: usize,
     pub outcome_flush: Duration,
+    /// `SENDER_OPT_OUT_HORIZON_HOURS` (default 168): how far back a sender reads opt-outs and
+    /// deactivations when it starts or its listener reconnects. A job published before an
+    /// older opt-out was skipped when published, so only jobs that wait in the broker longer
+    /// than this could miss one.
+    pub opt_out_horizon: Duration,
 }
 
 impl SenderConfig {
@@ -56,6 +61,9 @@ impl SenderConfig {
             },
             outcome_batch: env_or("OUTCOME_BATCH", 500)?,
             outcome_flush: env_duration_ms("OUTCOME_FLUSH_MS", Duration::from_millis(20))?,
+            opt_out_horizon: Duration::from_secs(
+                env_or::<u64>("SENDER_OPT_OUT_HORIZON_HOURS", 168)?.saturating_mul(3600),
+            ),
         })
     }
 }

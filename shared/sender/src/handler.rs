@@ -1,4 +1,5 @@
 use crate::in_flight::InFlight;
+use crate::opt_out_watch::{OptOutWatch, Verdict};
 use crate::outcome_recorder::OutcomeRecorder;
 use crate::presence_retry::{next_try, NextTry, ROUNDS, TRIES_PER_ROUND};
 use crate::template_cache::{TemplateCache, TemplateLoadError};
@@ -27,6 +28,8 @@ pub(crate) struct Shared<P> {
     pub(crate) cfg: SenderConfig,
     pub(crate) topology: Topology,
     pub(crate) in_flight: InFlight,
+    /// People opted out or deactivated since their jobs were published.
+    pub(crate) opt_outs: Arc<OptOutWatch>,
 }
 
 /// Handles the jobs of one broker connection.
@@ -113,6 +116,22 @@ impl<P: Provider> Worker<P> {
                     }
                 },
                 Err(e) => return store_failure(job, "checking the recorded outcome", e),
+            }
+        }
+
+        // An opt-out or deactivation made while the job waited in the broker: from memory,
+        // kept current by Postgres notices, so the happy path still reads no row.
+        match shared.opt_outs.verdict(job.person_id).await {
+            Verdict::Send => {}
+            Verdict::Skip(reason) => {
+                tracing::info!(%reason, "not sent: the recipient opted out after the job was queued");
+                return Disposition::Record(Outcome {
+                    error: Some(reason),
+                    ..Outcome::new(job.delivery_id, DeliveryState::Skipped)
+                });
+            }
+            Verdict::Unknown => {
+                return Disposition::Requeue("the opt-out watch has stopped".into())
             }
         }
 

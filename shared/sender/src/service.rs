@@ -1,4 +1,5 @@
 use crate::handler::{Shared, Worker};
+use crate::opt_out_watch::OptOutWatch;
 use crate::outcome_recorder::OutcomeRecorder;
 use crate::template_cache::TemplateCache;
 use crate::{Provider, SenderConfig};
@@ -20,6 +21,17 @@ pub async fn run_sender<P: Provider>(
     provider: P,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_sender_with_checks(cfg, provider, shutdown, |r| r).await
+}
+
+/// `run_sender` for a sender that does more beside its send loop (the Teams sender posts
+/// the bot's replies): `extra_checks` adds that work's `/readyz` checks.
+pub async fn run_sender_with_checks<P: Provider>(
+    cfg: SenderConfig,
+    provider: P,
+    shutdown: CancellationToken,
+    extra_checks: impl FnOnce(Readiness) -> Readiness,
+) -> anyhow::Result<()> {
     let common = &cfg.common;
     let store = Store::connect(common.database_url.expose(), common.db_pool_size)
         .await
@@ -33,12 +45,29 @@ pub async fn run_sender<P: Provider>(
         },
     );
     let connected = Arc::new(AtomicBool::new(false));
+    let opt_outs = Arc::new(OptOutWatch::new(P::CHANNEL, cfg.opt_out_horizon));
+    // Stopped only after the consume loop, so that no job in flight waits on a stopped watch.
+    let watch_shutdown = CancellationToken::new();
+    let watch_task = {
+        let (opt_outs, store, token) = (opt_outs.clone(), store.clone(), watch_shutdown.clone());
+        tokio::spawn(async move { opt_outs.run(store, token).await })
+    };
 
-    let readiness = Readiness::new()
+    let readiness = extra_checks(Readiness::new())
         .with_check("postgres", store.readiness_check())
         // Without Redis a sender keeps sending on its fallback share of the quota.
         .with_optional_check("redis", limiter.readiness_check())
-        .with_check("rabbitmq", connected_check(connected.clone()));
+        .with_check("rabbitmq", connected_check(connected.clone()))
+        .with_check("opt-outs", {
+            let opt_outs = opt_outs.clone();
+            move || {
+                let live = opt_outs.is_live();
+                Box::pin(async move {
+                    live.then_some(())
+                        .ok_or_else(|| "catching up with recent opt-outs".to_owned())
+                })
+            }
+        });
     let admin_shutdown = CancellationToken::new();
     let (_, admin) = serve_admin(common.admin_addr, readiness, admin_shutdown.clone())
         .await
@@ -64,6 +93,7 @@ pub async fn run_sender<P: Provider>(
         cfg: cfg.clone(),
         topology: topology.clone(),
         in_flight: Default::default(),
+        opt_outs,
     });
 
     let settings = ConsumeSettings {
@@ -87,6 +117,8 @@ pub async fn run_sender<P: Provider>(
     // Every worker is done; dropping the last recorder handle lets the writer finish.
     drop(shared);
     let _ = recorder_task.await;
+    watch_shutdown.cancel();
+    let _ = watch_task.await;
     admin_shutdown.cancel();
     let _ = admin.await;
     tracing::info!("sender stopped cleanly");

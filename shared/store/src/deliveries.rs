@@ -212,6 +212,7 @@ impl JobRow {
             campaign_id: self.campaign_id,
             channel,
             template_id: self.template_id,
+            person_id: self.person_id,
             recipient: Recipient {
                 first_name: self.first_name.unwrap_or_default(),
                 last_name: self.last_name.unwrap_or_default(),
@@ -479,7 +480,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE deliveries d
              SET state = u.state, last_error = u.error,
-                 attempts = d.attempts + CASE WHEN u.presence_miss THEN 0 ELSE 1 END,
+                 -- A presence miss or a skip made no provider call.
+                 attempts = d.attempts + CASE WHEN u.presence_miss OR u.state = 'skipped' THEN 0 ELSE 1 END,
                  presence_misses = d.presence_misses + CASE WHEN u.presence_miss THEN 1 ELSE 0 END,
                  provider_message_id = coalesce(u.provider_id, d.provider_message_id),
                  published_at = CASE WHEN u.defer_until IS NULL THEN d.published_at END,

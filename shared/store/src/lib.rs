@@ -4,11 +4,13 @@
 //! workspace builds without a database at compile time.
 
 mod audiences;
+mod bot_replies;
 mod campaigns;
 mod criteria_sql;
 mod dead_letters;
 mod deliveries;
 mod error;
+mod opt_out_notices;
 mod opt_outs;
 mod outbox;
 mod people;
@@ -19,11 +21,13 @@ mod segments;
 mod templates;
 
 pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
+pub use bot_replies::OwedReply;
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
 pub use criteria_sql::push_audience_filter;
 pub use dead_letters::{DeadDelivery, ReplaySelection};
 pub use deliveries::{Expansion, Outcome, PresenceContext, PublishBatch};
 pub use error::StoreError;
+pub use opt_out_notices::{OptOutNotice, OptOutNoticeError, OptOutScope, OPT_OUT_NOTICES};
 pub use outbox::{OutboxBatch, OutboxMessage};
 pub use people::{NewPerson, Person};
 pub use people_import::{
@@ -31,7 +35,10 @@ pub use people_import::{
 };
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
 pub use segment_uploads::{ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus};
-pub use segments::{BatchReport, MemberSource, Segment, SegmentMember, SegmentRowError};
+pub use segments::{
+    BatchReport, MemberSource, Segment, SegmentChange, SegmentMember, SegmentReplies,
+    SegmentRowError,
+};
 pub use templates::{NewTemplate, StoredTemplate};
 
 use sqlx::postgres::PgPoolOptions;

@@ -2,6 +2,7 @@
 //! every later send) and of a segment (Teams buttons; an admin's upload does not put
 //! someone who left back in).
 
+use crate::bot_replies::{queue_reply, OwedReply};
 use crate::{Store, StoreError};
 use pushfleet_domain::Channel;
 use sqlx::PgConnection;
@@ -97,14 +98,16 @@ impl Store {
     }
 
     /// `person_id` leaves the segment on their own: membership removed and remembered, so
-    /// an upload does not add them back. Idempotent.
-    #[tracing::instrument(skip(self))]
+    /// an upload does not add them back. Idempotent. `reply`, the bot's answer, is queued in
+    /// the same transaction; returns whether it was (not when this activity already has one).
+    #[tracing::instrument(skip(self, reply))]
     pub async fn opt_out_of_segment(
         &self,
         segment_id: Uuid,
         person_id: Uuid,
         source: &str,
-    ) -> Result<(), StoreError> {
+        reply: Option<OwedReply<'_>>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         lock_segment_exclusive(&mut tx, segment_id).await?;
         sqlx::query(
@@ -122,17 +125,24 @@ impl Store {
             .bind(person_id)
             .execute(&mut *tx)
             .await?;
+        let queued = match reply {
+            Some(reply) => queue_reply(&mut tx, reply).await?,
+            None => false,
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(queued)
     }
 
     /// `person_id` joins the segment on their own, lifting an earlier opt-out. Idempotent.
-    #[tracing::instrument(skip(self))]
+    /// `reply`, the bot's answer, is queued in the same transaction; returns whether it was
+    /// (not when this activity already has one).
+    #[tracing::instrument(skip(self, reply))]
     pub async fn opt_in_to_segment(
         &self,
         segment_id: Uuid,
         person_id: Uuid,
-    ) -> Result<(), StoreError> {
+        reply: Option<OwedReply<'_>>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         lock_segment_exclusive(&mut tx, segment_id).await?;
         sqlx::query("DELETE FROM segment_opt_outs WHERE segment_id = $1 AND person_id = $2")
@@ -149,8 +159,12 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(not_found_on_fk)?;
+        let queued = match reply {
+            Some(reply) => queue_reply(&mut tx, reply).await?,
+            None => false,
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(queued)
     }
 
     /// Whether `person_id` left the segment on their own.

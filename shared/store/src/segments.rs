@@ -13,7 +13,31 @@ pub struct Segment {
     pub name: String,
     pub member_count: i64,
     pub created_at: DateTime<Utc>,
+    /// The bot's reply after the opt-in button; `None` for the default.
+    pub opt_in_reply: Option<String>,
+    /// The bot's reply after the opt-out button; `None` for the default.
+    pub opt_out_reply: Option<String>,
 }
+
+/// The replies of a new segment (`None`: the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentReplies {
+    pub opt_in: Option<String>,
+    pub opt_out: Option<String>,
+}
+
+/// A change to a segment: `None` leaves a field as it is; `Some(None)` puts a reply back to
+/// the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentChange {
+    pub name: Option<String>,
+    pub opt_in_reply: Option<Option<String>>,
+    pub opt_out_reply: Option<Option<String>>,
+}
+
+/// The columns of a `Segment`, over `segments s`.
+const SEGMENT_COLUMNS: &str = "s.id, s.name, s.created_at, s.opt_in_reply, s.opt_out_reply,
+    (SELECT count(*) FROM segment_members m WHERE m.segment_id = s.id) AS member_count";
 
 /// How a person got into a segment (`segment_members.source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,13 +94,20 @@ struct Resolved {
 }
 
 impl Store {
-    pub async fn create_segment(&self, name: &str) -> Result<Segment, StoreError> {
+    pub async fn create_segment(
+        &self,
+        name: &str,
+        replies: &SegmentReplies,
+    ) -> Result<Segment, StoreError> {
         let id = Uuid::now_v7();
         let created_at: DateTime<Utc> = sqlx::query_scalar(
-            "INSERT INTO segments (id, name) VALUES ($1, $2) RETURNING created_at",
+            "INSERT INTO segments (id, name, opt_in_reply, opt_out_reply) VALUES ($1, $2, $3, $4)
+             RETURNING created_at",
         )
         .bind(id)
         .bind(name)
+        .bind(&replies.opt_in)
+        .bind(&replies.opt_out)
         .fetch_one(self.pool())
         .await?;
         Ok(Segment {
@@ -84,19 +115,47 @@ impl Store {
             name: name.to_owned(),
             member_count: 0,
             created_at,
+            opt_in_reply: replies.opt_in.clone(),
+            opt_out_reply: replies.opt_out.clone(),
         })
     }
 
     pub async fn get_segment(&self, id: Uuid) -> Result<Segment, StoreError> {
-        sqlx::query_as::<_, Segment>(
-            "SELECT s.id, s.name, s.created_at,
-                    (SELECT count(*) FROM segment_members m WHERE m.segment_id = s.id) AS member_count
-             FROM segments s WHERE s.id = $1",
-        )
+        sqlx::query_as::<_, Segment>(&format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments s WHERE s.id = $1"
+        ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?
         .ok_or(StoreError::NotFound("segment"))
+    }
+
+    /// Renames a segment or changes its replies; returns it as it is now.
+    #[tracing::instrument(skip(self, change))]
+    pub async fn update_segment(
+        &self,
+        id: Uuid,
+        change: &SegmentChange,
+    ) -> Result<Segment, StoreError> {
+        let found = sqlx::query(
+            "UPDATE segments SET name = coalesce($2, name),
+                    opt_in_reply = CASE WHEN $3 THEN $4 ELSE opt_in_reply END,
+                    opt_out_reply = CASE WHEN $5 THEN $6 ELSE opt_out_reply END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&change.name)
+        .bind(change.opt_in_reply.is_some())
+        .bind(change.opt_in_reply.clone().flatten())
+        .bind(change.opt_out_reply.is_some())
+        .bind(change.opt_out_reply.clone().flatten())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if found == 0 {
+            return Err(StoreError::NotFound("segment"));
+        }
+        self.get_segment(id).await
     }
 
     /// Segments, newest first, `limit` of them created before `before` (a page cursor).
@@ -105,13 +164,11 @@ impl Store {
         limit: i64,
         before: Option<Uuid>,
     ) -> Result<Vec<Segment>, StoreError> {
-        Ok(sqlx::query_as::<_, Segment>(
-            "SELECT s.id, s.name, s.created_at,
-                    (SELECT count(*) FROM segment_members m WHERE m.segment_id = s.id) AS member_count
-             FROM segments s
+        Ok(sqlx::query_as::<_, Segment>(&format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments s
              WHERE $2::uuid IS NULL OR s.id < $2
-             ORDER BY s.id DESC LIMIT $1",
-        )
+             ORDER BY s.id DESC LIMIT $1"
+        ))
         .bind(limit)
         .bind(before)
         .fetch_all(self.pool())

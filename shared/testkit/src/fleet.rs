@@ -202,6 +202,7 @@ impl TestApp {
             retry: self.sender_tuning.retry,
             outcome_batch: 100,
             outcome_flush: Duration::from_millis(10),
+            opt_out_horizon: Duration::from_secs(168 * 3600),
         }
     }
 

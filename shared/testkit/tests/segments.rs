@@ -143,7 +143,7 @@ async fn pasted_emails_add_members_with_a_report_per_row() {
     // Person 4 left this segment on their own: a paste does not put them back.
     app.env
         .store
-        .opt_out_of_segment(seg, ids[4], "test")
+        .opt_out_of_segment(seg, ids[4], "test", None)
         .await
         .expect("opt out");
 
@@ -246,7 +246,7 @@ async fn an_upload_is_processed_by_the_worker_with_status_counts_and_reports() {
     let seg = segment(&app, "uploaded").await;
     app.env
         .store
-        .opt_out_of_segment(seg, ids[4], "test")
+        .opt_out_of_segment(seg, ids[4], "test", None)
         .await
         .expect("opt out");
 

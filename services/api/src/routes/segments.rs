@@ -12,9 +12,10 @@ use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use pushfleet_domain::bot_reply_text::{segment_reply, SegmentAction};
 use pushfleet_domain::segment_rows::{self, MemberRow, SegmentRowReader};
-use pushfleet_store::{BatchReport, MemberSource, Segment};
-use serde::{Deserialize, Serialize};
+use pushfleet_store::{BatchReport, MemberSource, Segment, SegmentChange, SegmentReplies};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashSet;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -24,10 +25,42 @@ pub const MAX_PASTED_ROWS: usize = 10_000;
 /// Rows resolved per query.
 const BATCH: usize = 1000;
 
+/// The longest reply text the bot sends after a segment button.
+pub const MAX_REPLY_CHARS: usize = 2000;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSegment {
     pub name: String,
+    /// What the bot answers after the segment's Opt-in button; `{{segment}}` is replaced by
+    /// the segment's name. Absent or null: a default that names the segment and says how to
+    /// leave.
+    #[serde(default)]
+    pub opt_in_reply: Option<String>,
+    /// What the bot answers after the Opt-out button; absent or null: a default that names
+    /// the segment and says how to join again.
+    #[serde(default)]
+    pub opt_out_reply: Option<String>,
+}
+
+/// A change to a segment: fields left out stay as they are; a reply set to null goes back
+/// to the default.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSegment {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub opt_in_reply: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub opt_out_reply: Option<Option<String>>,
+}
+
+/// Tells a field given as null (`Some(None)`) from one left out (`None`, the default).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -36,6 +69,13 @@ pub struct SegmentView {
     pub name: String,
     pub member_count: i64,
     pub created_at: DateTime<Utc>,
+    /// What the bot answers after the Opt-in button (the segment's own text or the default).
+    pub opt_in_reply: String,
+    /// What the bot answers after the Opt-out button.
+    pub opt_out_reply: String,
+    /// Whether the replies are the segment's own texts (false: the defaults).
+    pub custom_opt_in_reply: bool,
+    pub custom_opt_out_reply: bool,
     /// The most recent CSV upload, if any.
     pub latest_upload: Option<UploadView>,
 }
@@ -43,6 +83,14 @@ pub struct SegmentView {
 impl SegmentView {
     fn new(s: Segment, latest_upload: Option<UploadView>) -> Self {
         Self {
+            opt_in_reply: segment_reply(SegmentAction::OptIn, &s.name, s.opt_in_reply.as_deref()),
+            opt_out_reply: segment_reply(
+                SegmentAction::OptOut,
+                &s.name,
+                s.opt_out_reply.as_deref(),
+            ),
+            custom_opt_in_reply: s.opt_in_reply.is_some(),
+            custom_opt_out_reply: s.opt_out_reply.is_some(),
             id: s.id,
             name: s.name,
             member_count: s.member_count,
@@ -50,6 +98,29 @@ impl SegmentView {
             latest_upload,
         }
     }
+}
+
+/// A reply text: trimmed, not empty (null asks for the default), not too long.
+fn reply_text(
+    errors: &mut Vec<crate::api_error::FieldError>,
+    field: &str,
+    value: Option<&str>,
+) -> Option<String> {
+    let v = value?.trim();
+    let problem = if v.is_empty() {
+        Some("must not be empty; use null for the default reply".to_owned())
+    } else if v.chars().count() > MAX_REPLY_CHARS {
+        Some(format!("must be at most {MAX_REPLY_CHARS} characters"))
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        errors.push(crate::api_error::FieldError {
+            field: field.to_owned(),
+            message,
+        });
+    }
+    Some(v.to_owned())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -109,9 +180,45 @@ pub async fn create_segment(
 ) -> Result<(StatusCode, Json<SegmentView>), ApiError> {
     let mut errors = Vec::new();
     let name = required_text(&mut errors, "name".into(), &body.name, 200);
+    let replies = SegmentReplies {
+        opt_in: reply_text(&mut errors, "opt_in_reply", body.opt_in_reply.as_deref()),
+        opt_out: reply_text(&mut errors, "opt_out_reply", body.opt_out_reply.as_deref()),
+    };
     ApiError::check(errors)?;
-    let segment = state.store.create_segment(&name).await?;
+    let segment = state.store.create_segment(&name, &replies).await?;
     Ok((StatusCode::CREATED, Json(SegmentView::new(segment, None))))
+}
+
+/// Renames a segment or changes the bot's replies after its buttons.
+#[utoipa::path(patch, path = "/v1/segments/{id}", request_body = UpdateSegment,
+    responses((status = 200, body = SegmentView), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip(state, body))]
+pub async fn update_segment(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<UpdateSegment>,
+) -> Result<Json<SegmentView>, ApiError> {
+    let mut errors = Vec::new();
+    let change = SegmentChange {
+        name: body
+            .name
+            .as_deref()
+            .map(|n| required_text(&mut errors, "name".into(), n, 200)),
+        opt_in_reply: body
+            .opt_in_reply
+            .map(|r| reply_text(&mut errors, "opt_in_reply", r.as_deref())),
+        opt_out_reply: body
+            .opt_out_reply
+            .map(|r| reply_text(&mut errors, "opt_out_reply", r.as_deref())),
+    };
+    ApiError::check(errors)?;
+    let segment = state.store.update_segment(id, &change).await?;
+    let latest = state.store.latest_segment_upload(id).await?;
+    Ok(Json(SegmentView::new(
+        segment,
+        latest.map(UploadView::from),
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/segments", params(SegmentPageQuery),

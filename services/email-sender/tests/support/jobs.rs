@@ -8,6 +8,7 @@ pub fn send_job(delivery_id: i64, email: &str) -> SendJob {
         campaign_id: uuid::Uuid::new_v4(),
         channel: Channel::Email,
         template_id: uuid::Uuid::new_v4(),
+        person_id: None,
         recipient: Recipient {
             first_name: "Ada".into(),
             last_name: "Lovelace".into(),

@@ -22,7 +22,7 @@ pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
 pub use criteria_sql::push_audience_filter;
 pub use dead_letters::{DeadDelivery, ReplaySelection};
-pub use deliveries::{Expansion, Outcome, PresenceContext, PublishBatch};
+pub use deliveries::{DeliveryProgress, Expansion, Outcome, PresenceContext, PublishBatch};
 pub use error::StoreError;
 pub use outbox::{OutboxBatch, OutboxMessage};
 pub use people::{NewPerson, Person};

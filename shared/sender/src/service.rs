@@ -64,6 +64,8 @@ pub async fn run_sender<P: Provider>(
         cfg: cfg.clone(),
         topology: topology.clone(),
         in_flight: Default::default(),
+        job_slots: tokio::sync::Semaphore::new(cfg.concurrency.max(1)),
+        shutdown: shutdown.clone(),
     });
 
     let settings = ConsumeSettings {
@@ -72,6 +74,7 @@ pub async fn run_sender<P: Provider>(
         queue: topology.send_queue(P::CHANNEL),
         consumer_tag: consumer_tag(&format!("{}-sender", P::CHANNEL)),
         prefetch: cfg.prefetch,
+        // Messages handled at once; their jobs then share the `concurrency` job slots.
         concurrency: cfg.concurrency,
         confirm_window: 64,
     };

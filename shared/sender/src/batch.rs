@@ -39,17 +39,7 @@ impl<P: Provider> Worker<P> {
                 settle::reject(&delivery).await;
                 return;
             }
-            // In id order for the guards; a delivery repeated within the message runs once (its
-            // guard could not be taken twice).
-            jobs.sort_by_key(|j| j.delivery_id);
-            let given = jobs.len();
-            jobs.dedup_by_key(|j| j.delivery_id);
-            if jobs.len() < given {
-                tracing::warn!(
-                    repeated = given - jobs.len(),
-                    "a delivery appears twice in one message; processing it once"
-                );
-            }
+            in_id_order_once_each(&mut jobs);
 
             let mut entered = Vec::with_capacity(jobs.len());
             for job in &jobs {
@@ -75,7 +65,7 @@ impl<P: Provider> Worker<P> {
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "checking the batch's recorded outcomes failed; each job checks its own");
+                        tracing::warn!(error = %e, "batch check failed; each job checks its own");
                         None
                     }
                 }
@@ -116,7 +106,7 @@ impl<P: Provider> Worker<P> {
                 guards.extend(guard);
                 match end {
                     JobEnd::Settled => settled += 1,
-                    JobEnd::NotStarted => again.push((job, "the sender stopped before it started".to_owned())),
+                    JobEnd::NotStarted => again.push((job, "stopped before it started".into())),
                     JobEnd::Retry(reason) => again.push((job, reason)),
                 }
             }
@@ -136,7 +126,23 @@ impl<P: Provider> Worker<P> {
         .instrument(span)
         .await
     }
+}
 
+/// Sorts the jobs by delivery id (the order their guards are taken in) and drops a repeated
+/// delivery: it runs once, and its guard could not be taken twice.
+fn in_id_order_once_each(jobs: &mut Vec<SendJob>) {
+    jobs.sort_by_key(|j| j.delivery_id);
+    let given = jobs.len();
+    jobs.dedup_by_key(|j| j.delivery_id);
+    if jobs.len() < given {
+        tracing::warn!(
+            repeated = given - jobs.len(),
+            "a delivery appears twice in one message; processing it once"
+        );
+    }
+}
+
+impl<P: Provider> Worker<P> {
     /// Republishes the jobs of a partly settled batch that must be tried again, as one
     /// message, then acks the original.
     async fn hand_back(&self, delivery: &Delivery, again: &[(&SendJob, String)]) {
@@ -165,7 +171,8 @@ impl<P: Provider> Worker<P> {
         };
         match published {
             Ok(()) => {
-                metrics::counter!("pushfleet_sender_handed_back_total", "channel" => P::CHANNEL.as_str())
+                let channel = P::CHANNEL.as_str();
+                metrics::counter!("pushfleet_sender_handed_back_total", "channel" => channel)
                     .increment(copies.len() as u64);
                 settle::ack(delivery).await;
             }

@@ -241,6 +241,37 @@ async fn per_recipient_permanent_failures() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn per_recipient_transient_failures_last_while_listed() -> anyhow::Result<()> {
+    let sim = Sim::start(SimConfig::ephemeral()).await?;
+    sim.handle.knobs.update(|k| {
+        k.sms.failing_recipients.insert("+15559990000".into());
+        k.email
+            .failing_recipients
+            .insert("later@example.com".into());
+    })?;
+    let resp = sim.sms("+15550000001", "+15559990000", "Hi", &[]).await?;
+    assert_eq!(resp.status(), 500);
+    let resp = sim.sms("+15550000001", "+15559990001", "Hi", &[]).await?;
+    assert_eq!(resp.status(), 201);
+    let (mut smtp, _) = Smtp::connect(&sim).await?;
+    smtp.expect("HELO c", "250").await?;
+    smtp.expect("MAIL FROM:<a@b.c>", "250").await?;
+    smtp.expect("RCPT TO:<later@example.com>", "451").await?;
+
+    // Taken off the list, the recipient is served.
+    sim.handle
+        .knobs
+        .update(|k| k.sms.failing_recipients.clear())?;
+    let resp = sim.sms("+15550000001", "+15559990000", "Hi", &[]).await?;
+    assert_eq!(resp.status(), 201);
+    let stats = sim.handle.recorder.stats();
+    assert_eq!(stats.sms.received, 2);
+    assert_eq!(stats.rejected.sms.server_error, 1);
+    assert_eq!(stats.rejected.email.server_error, 1);
+    sim.stop().await
+}
+
+#[tokio::test]
 async fn outage_windows_fail_transiently() -> anyhow::Result<()> {
     let sim = Sim::start(SimConfig::ephemeral()).await?;
     let token = sim.bot_token().await?;

@@ -20,7 +20,8 @@ the services. Writes loadtest.md and loadtest-rate.svg to --out and prints the m
   --paced-seconds S      length of the paced run's window (30)
   --scale-recipients N   recipients of each scaling run, 0 = none (20000)
   --replicas LIST        replicas per sender of the scaling runs (1,2,4)
-  --ceiling-messages N   messages of the RabbitMQ ceiling, 0 = none (deliveries, at most 300000)
+  --ceiling-messages N   messages of the RabbitMQ ceiling, 0 = none (the full-rate run's
+                         deliveries, at most 300000, over SEND_JOBS_PER_MESSAGE: the same jobs)
   --database NAME        benchmark database, dropped and created (pushfleet_bench)
   --namespace NS         queue and Redis namespace (pfbench)
   --bin-dir DIR          service binaries (the directory of this binary)
@@ -128,7 +129,8 @@ pub fn parse(args: &[String]) -> anyhow::Result<BenchConfig> {
         bail!("--replicas: at least one replica per run");
     }
     if cfg.ceiling_messages == usize::MAX {
-        cfg.ceiling_messages = (cfg.recipients * cfg.channels.len()).min(300_000);
+        let jobs = (cfg.recipients * cfg.channels.len()).min(300_000);
+        cfg.ceiling_messages = jobs.div_ceil(cfg.jobs_per_message()?);
     }
     Ok(cfg)
 }
@@ -147,7 +149,12 @@ mod tests {
         assert_eq!(cfg.recipients, 100_000);
         assert_eq!(cfg.channels.len(), 3);
         assert_eq!(cfg.replicas, vec![1, 2, 4]);
-        assert_eq!(cfg.ceiling_messages, 300_000);
+        // 300,000 deliveries in messages of 50 jobs.
+        assert_eq!(cfg.ceiling_messages, 6_000);
+        assert_eq!(cfg.jobs_per_message().ok(), Some(50));
+        let one = parse(&args("--env SEND_JOBS_PER_MESSAGE=1")).expect("flags");
+        assert_eq!(one.ceiling_messages, 300_000);
+        assert!(parse(&args("--env SEND_JOBS_PER_MESSAGE=many")).is_err());
     }
 
     #[test]
@@ -159,7 +166,7 @@ mod tests {
         assert_eq!(cfg.recipients, 2_000);
         assert_eq!(cfg.channels, vec![Channel::Sms, Channel::Email]);
         assert_eq!(cfg.replicas, vec![1, 3]);
-        assert_eq!(cfg.ceiling_messages, 4_000);
+        assert_eq!(cfg.ceiling_messages, 80);
         assert!(cfg.sms_callbacks);
         let burst: Vec<_> = cfg
             .env

@@ -62,6 +62,27 @@ impl BenchConfig {
         .collect()
     }
 
+    /// A service setting as the fleet gets it: from `env`, else the services' default.
+    fn setting<T: std::str::FromStr>(&self, key: &str, default: T) -> anyhow::Result<T> {
+        match self.env.iter().rev().find(|(k, _)| k == key) {
+            Some((_, v)) => v
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--env {key}={v}: not a number")),
+            None => Ok(default),
+        }
+    }
+
+    /// `SEND_JOBS_PER_MESSAGE` of the fleet's evaluator and scheduler.
+    pub fn jobs_per_message(&self) -> anyhow::Result<usize> {
+        Ok(self
+            .setting(
+                "SEND_JOBS_PER_MESSAGE",
+                pushfleet_domain::DEFAULT_SEND_JOBS_PER_MESSAGE,
+            )?
+            .max(1))
+    }
+
     fn fleet(&self, replicas: usize) -> FleetSpec {
         FleetSpec {
             bin_dir: self.bin_dir.clone(),
@@ -102,6 +123,12 @@ impl BenchConfig {
             "Persistent messages, publisher confirms and manual acks; every outcome written \
              to Postgres; logs at `warn`."
                 .to_owned(),
+            format!(
+                "Send jobs travel up to {} per message (`SEND_JOBS_PER_MESSAGE`): the broker's \
+                 ceiling is measured with messages of that many jobs, and compared in \
+                 deliveries (messages/s x jobs per message).",
+                self.jobs_per_message().unwrap_or(1)
+            ),
             format!(
                 "Twilio status callbacks to the api: {}.",
                 if self.sms_callbacks { "on" } else { "off" }
@@ -171,17 +198,23 @@ pub async fn run_benchmark(cfg: &BenchConfig) -> anyhow::Result<Report> {
             "ceiling: {} messages through RabbitMQ, persistent, confirms, manual acks",
             cfg.ceiling_messages
         );
+        let jobs_per_message = cfg.jobs_per_message()?;
         let c = ceiling::measure(&CeilingSpec {
             amqp_url: cfg.amqp_url.clone(),
             namespace: cfg.namespace.clone(),
             queues: cfg.channels.len().max(1),
             messages: cfg.ceiling_messages,
-            payload: ceiling::sample_send_job()?,
-            confirm_window: 256,
-            prefetch: 200,
+            payload: ceiling::sample_send_message(jobs_per_message)?,
+            jobs_per_message,
+            // The evaluator's and the senders' defaults, or what --env sets.
+            confirm_window: cfg.setting("CONFIRM_WINDOW", 256)?,
+            prefetch: cfg.setting("SENDER_PREFETCH", 64)?,
         })
         .await?;
-        eprintln!("ceiling: {:.0} msg/s", c.per_second);
+        eprintln!(
+            "ceiling: {:.0} msg/s x {jobs_per_message} jobs",
+            c.per_second
+        );
         Some(c)
     } else {
         None

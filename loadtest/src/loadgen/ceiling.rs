@@ -1,6 +1,8 @@
 //! The broker's own ceiling: raw RabbitMQ throughput on this machine with the fleet's
 //! durability (persistent messages, publisher confirms with the same window, manual acks
-//! one by one, the same prefetch) and the same message size, on private queues.
+//! one by one, the same prefetch) and the same message size, on private queues. With
+//! batching on, a message is a batch of `SEND_JOBS_PER_MESSAGE` send jobs, so the broker's
+//! ceiling in deliveries is messages per second times jobs per message.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
 use std::collections::VecDeque;
 
 use pushfleet_domain::{
-    Channel, EmailAddress, PhoneNumber, Recipient, SendJob, TeamsConversationRef,
+    Channel, EmailAddress, PhoneNumber, Recipient, SendJob, SendMessage, TeamsConversationRef,
 };
 
 /// What to measure.
@@ -27,7 +29,10 @@ pub struct CeilingSpec {
     /// One queue and one consumer connection per channel of the fleet run.
     pub queues: usize,
     pub messages: usize,
+    /// One message as the fleet publishes it ([`sample_send_message`]).
     pub payload: Vec<u8>,
+    /// Send jobs in `payload`, for the report.
+    pub jobs_per_message: usize,
     /// Outstanding confirms (the evaluator's `CONFIRM_WINDOW`).
     pub confirm_window: usize,
     /// The senders' `SENDER_PREFETCH`.
@@ -38,10 +43,31 @@ pub struct CeilingSpec {
 pub struct CeilingResult {
     pub messages: usize,
     pub payload_bytes: usize,
+    pub jobs_per_message: usize,
     pub queues: usize,
     pub seconds: f64,
     /// Messages published, confirmed, delivered and acked per second, end to end.
     pub per_second: f64,
+}
+
+impl CeilingResult {
+    /// The ceiling in deliveries: what the broker could carry at this message rate.
+    pub fn jobs_per_second(&self) -> f64 {
+        self.per_second * self.jobs_per_message.max(1) as f64
+    }
+}
+
+/// A message as the fleet publishes it with `jobs_per_message` send jobs in each (one job
+/// travels as itself), for its size.
+pub fn sample_send_message(jobs_per_message: usize) -> anyhow::Result<Vec<u8>> {
+    let job: SendJob = serde_json::from_slice(&sample_send_job()?)?;
+    let jobs: Vec<SendJob> = (0..jobs_per_message.max(1) as i64)
+        .map(|i| SendJob {
+            delivery_id: job.delivery_id + i,
+            ..job.clone()
+        })
+        .collect();
+    Ok(SendMessage::encode(&jobs)?)
 }
 
 /// A send job like the ones the fleet publishes, for its size.
@@ -182,6 +208,7 @@ pub async fn measure(spec: &CeilingSpec) -> anyhow::Result<CeilingResult> {
     Ok(CeilingResult {
         messages: total,
         payload_bytes: spec.payload.len(),
+        jobs_per_message: spec.jobs_per_message,
         queues: spec.queues,
         seconds,
         per_second: total as f64 / seconds.max(1e-9),

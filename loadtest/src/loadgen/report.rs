@@ -179,17 +179,19 @@ impl Report {
         if let Some(c) = &self.ceiling {
             let _ = writeln!(
                 md,
-                "| RabbitMQ ceiling: {} messages of {} bytes over {} queue(s), persistent, \
-                 confirms, manual acks | {} msg/s |",
+                "| RabbitMQ ceiling: {} messages of {} bytes ({} send job(s) each) over {} \
+                 queue(s), persistent, confirms, manual acks | {} msg/s = {} jobs/s |",
                 thousands(c.messages as f64),
                 c.payload_bytes,
+                c.jobs_per_message,
                 c.queues,
-                thousands(c.per_second)
+                thousands(c.per_second),
+                thousands(c.jobs_per_second())
             );
             let _ = writeln!(
                 md,
-                "| fleet / ceiling | {:.2} |",
-                m.analysis.sustained_per_s / c.per_second.max(1e-9)
+                "| fleet / ceiling (deliveries/s / jobs/s) | {:.2} |",
+                m.analysis.sustained_per_s / c.jobs_per_second().max(1e-9)
             );
         }
         let l = &m.analysis.latency;
@@ -302,7 +304,10 @@ impl Report {
                     }
                 }
                 let ratio = self.ceiling.as_ref().map_or("-".to_owned(), |c| {
-                    format!("{:.2}", r.analysis.sustained_per_s / c.per_second.max(1e-9))
+                    format!(
+                        "{:.2}",
+                        r.analysis.sustained_per_s / c.jobs_per_second().max(1e-9)
+                    )
                 });
                 let _ = writeln!(
                     md,

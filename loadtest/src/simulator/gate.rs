@@ -104,16 +104,25 @@ impl Gate {
         Ok(())
     }
 
-    /// Refuses (and counts) a call to a recipient configured to fail.
+    /// Refuses (and counts) a call to a recipient configured to fail, for good or for now.
     pub fn check_recipients(&self, channel: Channel, recipients: &[&str]) -> Result<(), Fault> {
-        let rejected = self.knobs.read(|k| {
-            let set = &k.channel(channel).rejected_recipients;
-            recipients.iter().any(|r| set.contains(*r))
+        let fault = self.knobs.read(|k| {
+            let k = k.channel(channel);
+            let listed = |set: &std::collections::BTreeSet<String>| {
+                recipients.iter().any(|r| set.contains(*r))
+            };
+            if listed(&k.rejected_recipients) {
+                Some(Fault::Permanent)
+            } else if listed(&k.failing_recipients) {
+                Some(Fault::ServerError)
+            } else {
+                None
+            }
         });
-        if rejected {
-            return Err(self.refuse(channel, Fault::Permanent));
+        match fault {
+            Some(fault) => Err(self.refuse(channel, fault)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The fate of a valid call: outage, rejected recipient, injected failure, then rate limits

@@ -56,6 +56,9 @@ pub struct ChannelKnobs {
     /// Recipients that always fail permanently: removed Teams conversation ids, unknown phone
     /// numbers (`To`), rejected e-mail addresses.
     pub rejected_recipients: BTreeSet<String>,
+    /// Recipients whose calls fail transiently (HTTP 500, SMTP 451) for as long as they are
+    /// listed: one job of a batch failing while the others go through.
+    pub failing_recipients: BTreeSet<String>,
     /// While one of these is in progress every call on the channel fails transiently.
     pub outages: Vec<Outage>,
     /// Input only: "an outage starting now for this many ms", turned into an `outages` entry.
@@ -72,6 +75,7 @@ impl Default for ChannelKnobs {
             permanent: 0.0,
             retry_after_secs: 1,
             rejected_recipients: BTreeSet::new(),
+            failing_recipients: BTreeSet::new(),
             outages: Vec::new(),
             outage_for_ms: None,
         }

@@ -10,6 +10,9 @@ pub struct EvaluatorConfig {
     pub publish_batch: i64,
     /// `CONFIRM_WINDOW`: publishes awaiting a broker confirm at once.
     pub confirm_window: usize,
+    /// `SEND_JOBS_PER_MESSAGE`: send jobs of one channel carried by one broker message
+    /// (1: one message per job, as before batching).
+    pub send_jobs_per_message: usize,
     /// `EVALUATOR_MAX_ATTEMPTS`: tries of an evaluate job that fails the same way each time
     /// (not a dependency outage) before it is dead-lettered and the campaign marked.
     pub max_attempts: u32,
@@ -25,6 +28,10 @@ impl EvaluatorConfig {
             concurrency: env_or("EVALUATOR_CONCURRENCY", 2)?,
             publish_batch: env_or("PUBLISH_BATCH", 2000)?,
             confirm_window: env_or("CONFIRM_WINDOW", 256)?,
+            send_jobs_per_message: env_or(
+                "SEND_JOBS_PER_MESSAGE",
+                pushfleet_domain::DEFAULT_SEND_JOBS_PER_MESSAGE,
+            )?,
             max_attempts: env_or("EVALUATOR_MAX_ATTEMPTS", 5)?,
             retry_pause: env_duration_ms("EVALUATOR_RETRY_MS", Duration::from_secs(1))?,
         })

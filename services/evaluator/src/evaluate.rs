@@ -302,12 +302,15 @@ impl Evaluator {
             // Rows that cannot become a job are failed with the batch, not published.
             metrics::counter!("pushfleet_poisoned_deliveries_total")
                 .increment(batch.poisoned.len() as u64);
-            let messages = self.topology.send_job_messages(&batch.jobs)?;
-            let n = messages.len() as u64;
+            let messages = self
+                .topology
+                .send_job_messages(&batch.jobs, self.cfg.send_jobs_per_message)?;
+            let (n, m) = (batch.jobs.len() as u64, messages.len() as u64);
             self.publisher.publish_all(messages).await?;
             batch.mark_published().await?;
             published += n;
             metrics::counter!("pushfleet_send_jobs_published_total").increment(n);
+            metrics::counter!("pushfleet_send_messages_published_total").increment(m);
         }
     }
 }

@@ -8,6 +8,9 @@ pub struct SchedulerConfig {
     pub tick: Duration,
     /// `SCHEDULER_BATCH`: campaigns claimed, and outbox rows relayed, per round.
     pub batch: i64,
+    /// `SEND_JOBS_PER_MESSAGE`: deferred send jobs of one channel carried by one broker
+    /// message (1: one message per job, as before batching).
+    pub send_jobs_per_message: usize,
 }
 
 impl SchedulerConfig {
@@ -16,6 +19,10 @@ impl SchedulerConfig {
             common: CommonConfig::from_env(9101)?,
             tick: env_duration_ms("SCHEDULER_TICK_MS", Duration::from_millis(250))?,
             batch: env_or("SCHEDULER_BATCH", 100)?,
+            send_jobs_per_message: env_or(
+                "SEND_JOBS_PER_MESSAGE",
+                pushfleet_domain::DEFAULT_SEND_JOBS_PER_MESSAGE,
+            )?,
         })
     }
 }

@@ -67,7 +67,7 @@ pub async fn run(cfg: SchedulerConfig, shutdown: CancellationToken) -> anyhow::R
                 if !broker.is_connected() {
                     break Err(TickError::Disconnected);
                 }
-                if let Err(e) = tick(&store, &publisher, &topology, cfg.batch).await {
+                if let Err(e) = tick(&store, &publisher, &topology, &cfg).await {
                     break Err(e);
                 }
             };
@@ -91,8 +91,9 @@ async fn tick(
     store: &Store,
     publisher: &Publisher,
     topology: &Topology,
-    batch: i64,
+    cfg: &SchedulerConfig,
 ) -> Result<(), TickError> {
+    let batch = cfg.batch;
     let claimed = store
         .claim_due_campaigns(batch, Topology::EVALUATE_KEY)
         .await?;
@@ -101,7 +102,14 @@ async fn tick(
         metrics::counter!("pushfleet_campaigns_claimed_total").increment(claimed.len() as u64);
     }
     relay_outbox(store, publisher, topology, batch).await?;
-    publish_due_deliveries(store, publisher, topology, batch * 10).await
+    publish_due_deliveries(
+        store,
+        publisher,
+        topology,
+        batch * 10,
+        cfg.send_jobs_per_message,
+    )
+    .await
 }
 
 /// Publishes deferred deliveries whose time has come (spread campaigns, long retries), in
@@ -111,6 +119,7 @@ async fn publish_due_deliveries(
     publisher: &Publisher,
     topology: &Topology,
     batch: i64,
+    per_message: usize,
 ) -> Result<(), TickError> {
     loop {
         let due = store.claim_due_deliveries(batch).await?;
@@ -121,11 +130,12 @@ async fn publish_due_deliveries(
         // row must not hold back every deferred send at every tick.
         metrics::counter!("pushfleet_poisoned_deliveries_total")
             .increment(due.poisoned.len() as u64);
-        let messages = topology.send_job_messages(&due.jobs)?;
-        let n = messages.len() as u64;
+        let messages = topology.send_job_messages(&due.jobs, per_message)?;
+        let (n, m) = (due.jobs.len() as u64, messages.len() as u64);
         publisher.publish_all(messages).await?;
         due.mark_published().await?;
         metrics::counter!("pushfleet_deferred_published_total").increment(n);
+        metrics::counter!("pushfleet_send_messages_published_total").increment(m);
     }
 }
 

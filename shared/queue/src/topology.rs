@@ -174,20 +174,27 @@ impl Topology {
             .unwrap_or(Self::RETRY_TIERS[Self::RETRY_TIERS.len() - 1])
     }
 
-    /// Send jobs as persistent messages to their channel's queue, in order.
+    /// Send jobs as persistent messages to their channel's queue: per channel, in order, up to
+    /// `per_message` jobs in each message (`SendMessage`: a lone job travels as itself, so
+    /// `per_message` 1 publishes what every release understands).
     pub fn send_job_messages(
         &self,
         jobs: &[pushfleet_domain::SendJob],
+        per_message: usize,
     ) -> Result<Vec<crate::OutgoingMessage>, serde_json::Error> {
-        jobs.iter()
-            .map(|job| {
-                Ok(crate::OutgoingMessage::new(
+        let mut messages = Vec::with_capacity(jobs.len().div_ceil(per_message.max(1)));
+        for channel in Channel::ALL {
+            let of_channel: Vec<&pushfleet_domain::SendJob> =
+                jobs.iter().filter(|j| j.channel == channel).collect();
+            for chunk in of_channel.chunks(per_message.max(1)) {
+                messages.push(crate::OutgoingMessage::new(
                     self.work_exchange(),
-                    Self::send_key(job.channel),
-                    serde_json::to_vec(job)?,
-                ))
-            })
-            .collect()
+                    Self::send_key(channel),
+                    pushfleet_domain::SendMessage::encode(chunk)?,
+                ));
+            }
+        }
+        Ok(messages)
     }
 
     /// Declares everything, idempotently. Every service calls it at start, so whichever
@@ -431,5 +438,59 @@ mod tests {
             t.retry_queue(Channel::Email, Topology::RETRY_TIERS[0]),
             "t1.retry.email.1000ms"
         );
+    }
+
+    fn job(id: i64, channel: &str) -> pushfleet_domain::SendJob {
+        serde_json::from_value(serde_json::json!({
+            "delivery_id": id,
+            "campaign_id": "6f1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f",
+            "channel": channel,
+            "template_id": "7a1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f",
+            "recipient": {"first_name": "A", "last_name": "B"},
+            "attempt": 1,
+        }))
+        .expect("a send job")
+    }
+
+    /// (routing key, delivery ids) of each message.
+    fn shapes(messages: &[crate::OutgoingMessage]) -> Vec<(String, Vec<i64>)> {
+        messages
+            .iter()
+            .map(|m| {
+                let ids = match pushfleet_domain::SendMessage::from_json(&m.payload) {
+                    Ok(pushfleet_domain::SendMessage::One(j)) => vec![j.delivery_id],
+                    Ok(pushfleet_domain::SendMessage::Batch(js)) => {
+                        js.iter().map(|j| j.delivery_id).collect()
+                    }
+                    Err(e) => panic!("undecodable message: {e}"),
+                };
+                (m.routing_key.clone(), ids)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn send_jobs_are_grouped_per_channel_in_order_up_to_the_size() {
+        let t = Topology::new("t1");
+        let jobs: Vec<_> = (1..=7)
+            .map(|i| job(i, if i % 2 == 0 { "sms" } else { "email" }))
+            .collect();
+        let messages = t.send_job_messages(&jobs, 3).expect("messages");
+        let key = |c| Topology::send_key(c);
+        assert_eq!(
+            shapes(&messages),
+            vec![
+                (key(Channel::Email), vec![1, 3, 5]),
+                (key(Channel::Email), vec![7]),
+                (key(Channel::Sms), vec![2, 4, 6]),
+            ]
+        );
+        assert!(messages.iter().all(|m| m.exchange == "t1.work"));
+        // 1 (and 0, read as 1) is one job per message, as before batching.
+        for per_message in [0, 1] {
+            let messages = t.send_job_messages(&jobs, per_message).expect("messages");
+            assert_eq!(messages.len(), 7);
+            assert!(messages.iter().all(|m| m.payload.first() == Some(&b'{')));
+        }
     }
 }

@@ -9,9 +9,11 @@ use crate::RetryPolicy;
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
     pub common: CommonConfig,
-    /// `SENDER_PREFETCH`: unacknowledged jobs the broker hands this replica.
+    /// `SENDER_PREFETCH`: unacknowledged messages the broker hands this replica. A message
+    /// carries one job or a batch of up to `SEND_JOBS_PER_MESSAGE`.
     pub prefetch: u16,
-    /// `SENDER_CONCURRENCY`: provider calls in flight at once.
+    /// `SENDER_CONCURRENCY`: jobs processed at once (provider calls in flight), and messages
+    /// handled at once.
     pub concurrency: usize,
     /// `RATE_LIMIT_PER_SECOND` / `RATE_LIMIT_BURST`: the fleet-wide quota (0 = none).
     pub quota: Option<Quota>,
@@ -47,7 +49,9 @@ impl SenderConfig {
         let burst: u32 = env_or("RATE_LIMIT_BURST", default_burst)?;
         Ok(Self {
             common: CommonConfig::from_env(default_admin_port)?,
-            prefetch: env_or("SENDER_PREFETCH", 200)?,
+            // Enough single-job messages (retries) to fill every job slot; batches then put
+            // up to 64 x SEND_JOBS_PER_MESSAGE jobs in hand, where 200 would be ten thousand.
+            prefetch: env_or("SENDER_PREFETCH", 64)?,
             concurrency: env_or("SENDER_CONCURRENCY", 64)?,
             quota: Quota::new(per_second, burst),
             rate_limit_key: pushfleet_config::env_string(

@@ -2,14 +2,17 @@ use crate::in_flight::InFlight;
 use crate::opt_out_watch::{OptOutWatch, Verdict};
 use crate::outcome_recorder::OutcomeRecorder;
 use crate::presence_retry::{next_try, NextTry, ROUNDS, TRIES_PER_ROUND};
+use crate::second_copy::{already_done, may_be_a_copy};
 use crate::template_cache::{TemplateCache, TemplateLoadError};
 use crate::{Provider, ProviderError, SenderConfig};
-use pushfleet_domain::{DeliveryState, SendJob};
+use pushfleet_domain::{DeliveryState, SendJob, SendMessage};
 use pushfleet_queue::{settle, Delivery, OutgoingMessage, Publisher, Topology, REASON_HEADER};
 use pushfleet_ratelimit::{FleetLimiter, RateLimiter};
 use pushfleet_store::{Outcome, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// A provider call that takes longer than this is abandoned and retried.
@@ -30,6 +33,11 @@ pub(crate) struct Shared<P> {
     pub(crate) in_flight: InFlight,
     /// People opted out or deactivated since their jobs were published.
     pub(crate) opt_outs: Arc<OptOutWatch>,
+    /// `SENDER_CONCURRENCY` slots: one per job being processed, single or from a batch, held
+    /// until its outcome is recorded. It bounds the provider calls a `kill -9` can repeat.
+    pub(crate) job_slots: Semaphore,
+    /// Fired on SIGTERM: jobs not started by then are handed back instead of delaying the stop.
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// Handles the jobs of one broker connection.
@@ -39,7 +47,7 @@ pub(crate) struct Worker<P> {
 }
 
 /// What to do with the message once a job is processed.
-enum Disposition {
+pub(crate) enum Disposition {
     /// Write this outcome, then ack.
     Record(Outcome),
     /// Already done (a redelivered or duplicate job): ack without sending.
@@ -48,10 +56,21 @@ enum Disposition {
     Requeue(String),
 }
 
+/// Where a job stands once its message no longer needs to wait for it.
+pub(crate) enum JobEnd {
+    /// Its outcome is recorded, or there was nothing to do.
+    Settled,
+    /// The sender is stopping and the job had not started.
+    NotStarted,
+    /// It must be tried again later (a dependency is down, the outcome was not recorded).
+    Retry(String),
+}
+
 impl<P: Provider> Worker<P> {
     pub(crate) async fn handle(self: Arc<Self>, delivery: Delivery) {
-        let job: SendJob = match serde_json::from_slice(&delivery.data) {
-            Ok(job) => job,
+        let job: SendJob = match SendMessage::from_json(&delivery.data) {
+            Ok(SendMessage::One(job)) => *job,
+            Ok(SendMessage::Batch(jobs)) => return self.handle_batch(delivery, jobs).await,
             Err(e) => {
                 tracing::error!(error = %e, "malformed send job; dead-lettering it");
                 settle::reject(&delivery).await;
@@ -69,52 +88,87 @@ impl<P: Provider> Worker<P> {
             // Held until the outcome is recorded (or the job requeued), so that a second copy
             // in this replica waits and then finds the outcome.
             let (_in_flight, other_copy) = self.shared.in_flight.enter(job.delivery_id).await;
-            let disposition = if job.channel == P::CHANNEL {
-                self.process(&job, delivery.redelivered || other_copy).await
-            } else {
-                Disposition::Record(Outcome {
-                    error: Some(format!("job for {} reached the {} sender", job.channel, P::CHANNEL)),
-                    ..Outcome::new(job.delivery_id, DeliveryState::Failed)
-                })
-            };
-            match disposition {
-                Disposition::Record(outcome) => {
-                    let state = outcome.state;
-                    if self.shared.recorder.record(outcome).await {
-                        metrics::counter!("pushfleet_sender_outcomes_total",
-                            "channel" => P::CHANNEL.as_str(), "outcome" => state.as_str())
-                        .increment(1);
-                        settle::ack(&delivery).await;
-                    } else {
-                        requeue(&delivery, "outcome could not be recorded").await;
-                    }
-                }
-                Disposition::Skip => {
-                    tracing::info!("already final; not sending again");
-                    metrics::counter!("pushfleet_sender_skipped_total", "channel" => P::CHANNEL.as_str())
-                        .increment(1);
+            let check_first = delivery.redelivered || other_copy || may_be_a_copy(&job);
+            match self.run_job(&job, check_first).await {
+                JobEnd::Settled => {
                     settle::ack(&delivery).await;
                 }
-                Disposition::Requeue(reason) => requeue(&delivery, &reason).await,
+                // Nothing was done: back to the queue as it is, without the outage pause.
+                JobEnd::NotStarted => {
+                    settle::requeue(&delivery).await;
+                }
+                JobEnd::Retry(reason) => requeue(&delivery, &reason).await,
             }
         }
         .instrument(span)
         .await
     }
 
-    async fn process(&self, job: &SendJob, redelivered: bool) -> Disposition {
+    /// Processes one job in a job slot and records its outcome. The caller holds the job's
+    /// in-flight guard; `check_first` when the job may be a second copy not checked yet.
+    pub(crate) async fn run_job(&self, job: &SendJob, check_first: bool) -> JobEnd {
+        let Some(_slot) = self.job_slot().await else {
+            return JobEnd::NotStarted;
+        };
+        let disposition = if job.channel == P::CHANNEL {
+            self.process(job, check_first).await
+        } else {
+            Disposition::Record(Outcome {
+                error: Some(format!(
+                    "job for {} reached the {} sender",
+                    job.channel,
+                    P::CHANNEL
+                )),
+                ..Outcome::new(job.delivery_id, DeliveryState::Failed)
+            })
+        };
+        self.finish(disposition).await
+    }
+
+    /// Records what processing decided; the job is settled once its outcome is committed.
+    pub(crate) async fn finish(&self, disposition: Disposition) -> JobEnd {
+        let channel = P::CHANNEL.as_str();
+        match disposition {
+            Disposition::Record(outcome) => {
+                let state = outcome.state;
+                if self.shared.recorder.record(outcome).await {
+                    metrics::counter!("pushfleet_sender_outcomes_total",
+                        "channel" => channel, "outcome" => state.as_str())
+                    .increment(1);
+                    JobEnd::Settled
+                } else {
+                    JobEnd::Retry("outcome could not be recorded".into())
+                }
+            }
+            Disposition::Skip => {
+                tracing::info!("already done; not sending again");
+                metrics::counter!("pushfleet_sender_skipped_total", "channel" => channel)
+                    .increment(1);
+                JobEnd::Settled
+            }
+            Disposition::Requeue(reason) => JobEnd::Retry(reason),
+        }
+    }
+
+    /// A job slot, or `None` once the sender is stopping.
+    async fn job_slot(&self) -> Option<SemaphorePermit<'_>> {
+        tokio::select! {
+            biased;
+            _ = self.shared.shutdown.cancelled() => None,
+            slot = self.shared.job_slots.acquire() => slot.ok(),
+        }
+    }
+
+    async fn process(&self, job: &SendJob, check_first: bool) -> Disposition {
         let shared = &self.shared;
         // Only a job that may be a second copy pays for a read before sending.
-        if redelivered || job.maybe_duplicate || job.attempt > 1 {
-            match shared.store.delivery_states(&[job.delivery_id]).await {
-                Ok(states) => match states.get(&job.delivery_id) {
-                    Some(s) if s.is_final() => return Disposition::Skip,
-                    Some(_) => {}
-                    None => {
-                        tracing::warn!("delivery row not found; dropping the job");
+        if check_first {
+            match shared.store.delivery_progress(&[job.delivery_id]).await {
+                Ok(recorded) => {
+                    if already_done(job, recorded.get(&job.delivery_id)) {
                         return Disposition::Skip;
                     }
-                },
+                }
                 Err(e) => return store_failure(job, "checking the recorded outcome", e),
             }
         }
@@ -337,7 +391,7 @@ fn defer(job: &SendJob, reason: String, wait: Duration) -> Disposition {
     })
 }
 
-async fn requeue(delivery: &Delivery, reason: &str) {
+pub(crate) async fn requeue(delivery: &Delivery, reason: &str) {
     tracing::warn!(reason, "requeueing job");
     // A short pause so that a dependency outage does not turn into a hot redelivery loop.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -6,6 +6,7 @@
 //! leaves the job unacked; the broker redelivers it, and the redelivered job checks the
 //! recorded outcome before sending again.
 
+mod batch;
 mod config;
 mod handler;
 pub mod http_errors;
@@ -15,6 +16,7 @@ mod outcome_recorder;
 mod presence_retry;
 mod provider;
 mod retry_policy;
+mod second_copy;
 mod service;
 mod template_cache;
 

@@ -94,6 +94,8 @@ pub async fn run_sender_with_checks<P: Provider>(
         topology: topology.clone(),
         in_flight: Default::default(),
         opt_outs,
+        job_slots: tokio::sync::Semaphore::new(cfg.concurrency.max(1)),
+        shutdown: shutdown.clone(),
     });
 
     let settings = ConsumeSettings {
@@ -102,6 +104,7 @@ pub async fn run_sender_with_checks<P: Provider>(
         queue: topology.send_queue(P::CHANNEL),
         consumer_tag: consumer_tag(&format!("{}-sender", P::CHANNEL)),
         prefetch: cfg.prefetch,
+        // Messages handled at once; their jobs then share the `concurrency` job slots.
         concurrency: cfg.concurrency,
         confirm_window: 64,
     };

@@ -62,6 +62,14 @@ impl Outcome {
     }
 }
 
+/// What is recorded of a delivery, for a sender deciding whether a job is already done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryProgress {
+    pub state: DeliveryState,
+    /// Provider calls recorded (a presence miss is not one).
+    pub attempts: u32,
+}
+
 /// Deliveries locked for publishing (by an evaluator or a scheduler). Publish `jobs`, then
 /// `mark_published`; dropping the batch leaves every row as it was for the next attempt.
 pub struct PublishBatch {
@@ -420,6 +428,27 @@ impl Store {
                 s.parse::<DeliveryState>()
                     .map(|st| (id, st))
                     .map_err(StoreError::Corrupt)
+            })
+            .collect()
+    }
+
+    /// What is recorded of each given delivery (missing ids are absent from the map), in one
+    /// query: the state, and how many provider calls were recorded. A sender reads it before
+    /// sending a job that may be a second copy.
+    pub async fn delivery_progress(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, DeliveryProgress>, StoreError> {
+        let rows: Vec<(i64, String, i32)> =
+            sqlx::query_as("SELECT id, state, attempts FROM deliveries WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter()
+            .map(|(id, s, attempts)| {
+                let state = s.parse::<DeliveryState>().map_err(StoreError::Corrupt)?;
+                let attempts = u32::try_from(attempts).unwrap_or(0);
+                Ok((id, DeliveryProgress { state, attempts }))
             })
             .collect()
     }

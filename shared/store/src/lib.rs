@@ -25,7 +25,7 @@ pub use bot_replies::OwedReply;
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
 pub use criteria_sql::push_audience_filter;
 pub use dead_letters::{DeadDelivery, ReplaySelection};
-pub use deliveries::{Expansion, Outcome, PresenceContext, PublishBatch};
+pub use deliveries::{DeliveryProgress, Expansion, Outcome, PresenceContext, PublishBatch};
 pub use error::StoreError;
 pub use opt_out_notices::{OptOutNotice, OptOutNoticeError, OptOutScope, OPT_OUT_NOTICES};
 pub use outbox::{OutboxBatch, OutboxMessage};

@@ -28,6 +28,9 @@ pub const UNSUBSCRIBE_SECRET: &str = "test-unsubscribe-secret";
 pub const TEAMS_APP_ID: &str = "test-app";
 /// Segment uploads larger than this are refused by the test api (413).
 pub const SEGMENT_UPLOAD_MAX_BYTES: usize = 256 * 1024;
+/// Send jobs per message in tests: small, so that campaigns of tens of recipients already
+/// travel as several batches and a partial last one.
+pub const SEND_JOBS_PER_MESSAGE: usize = 10;
 
 /// The six services of the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +102,8 @@ pub struct TestApp {
     pub sender_tuning: SenderTuning,
     /// `PEOPLE_IMPORT_MAX_BYTES` of the api, applied when it (re)starts.
     pub import_max_bytes: u64,
+    /// `SEND_JOBS_PER_MESSAGE` of the evaluator and the scheduler started after it is changed.
+    pub send_jobs_per_message: usize,
     sim_shutdown: CancellationToken,
     /// Running services by (service, replica index).
     running: HashMap<(Service, usize), Running>,
@@ -143,6 +148,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             sender_tuning: SenderTuning::default(),
             import_max_bytes: 64 * 1024 * 1024,
+            send_jobs_per_message: SEND_JOBS_PER_MESSAGE,
             sim_shutdown,
             running: HashMap::new(),
         };
@@ -275,6 +281,7 @@ impl TestApp {
                     common,
                     tick: Duration::from_millis(50),
                     batch: 100,
+                    send_jobs_per_message: self.send_jobs_per_message,
                 };
                 tokio::spawn(pushfleet_scheduler::run(cfg, token))
             }
@@ -284,6 +291,7 @@ impl TestApp {
                     concurrency: 2,
                     publish_batch: 500,
                     confirm_window: 128,
+                    send_jobs_per_message: self.send_jobs_per_message,
                     max_attempts: 3,
                     retry_pause: Duration::from_millis(100),
                 };

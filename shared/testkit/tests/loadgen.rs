@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use pushfleet_domain::Channel;
-use pushfleet_loadtest::loadgen::ceiling::{measure, sample_send_job};
+use pushfleet_loadtest::loadgen::ceiling::{measure, sample_send_message};
 use pushfleet_loadtest::loadgen::report::machine_summary;
 use pushfleet_loadtest::loadgen::{
     run_campaign, ApiClient, CampaignSpec, CeilingSpec, Report, Target,
 };
-use pushfleet_testkit::TestApp;
+use pushfleet_testkit::{TestApp, SEND_JOBS_PER_MESSAGE};
 
 const RECIPIENTS: usize = 1_000;
 
@@ -78,14 +78,17 @@ async fn a_small_load_test_audits_clean_and_reports_every_figure() {
         amqp_url: app.env.amqp_url.clone(),
         namespace: app.env.namespace.clone(),
         queues: 3,
-        messages: 3_000,
-        payload: sample_send_job().expect("sample job"),
+        // The run's 3,000 jobs, in the messages the in-process fleet publishes.
+        messages: 3_000 / SEND_JOBS_PER_MESSAGE,
+        payload: sample_send_message(SEND_JOBS_PER_MESSAGE).expect("sample message"),
+        jobs_per_message: SEND_JOBS_PER_MESSAGE,
         confirm_window: 256,
-        prefetch: 200,
+        prefetch: 64,
     })
     .await
     .expect("ceiling");
-    assert_eq!(ceiling.messages, 3_000);
+    assert_eq!(ceiling.messages, 300);
+    assert_eq!(ceiling.jobs_per_second(), ceiling.per_second * 10.0);
     assert!(ceiling.per_second > 0.0);
 
     let report = Report {
@@ -105,8 +108,9 @@ async fn a_small_load_test_audits_clean_and_reports_every_figure() {
         "### Full rate: 1,000 recipients x email, teams, sms (3,000 deliveries)",
         "| wall time, campaign created to completed |",
         "| deliveries/s, sustained |",
-        "| RabbitMQ ceiling: 3,000 messages of ",
-        "| fleet / ceiling |",
+        "| RabbitMQ ceiling: 300 messages of ",
+        " bytes (10 send job(s) each) over 3 queue(s), persistent, confirms, manual acks | ",
+        "| fleet / ceiling (deliveries/s / jobs/s) |",
         "| due to receipt, p50 / p95 / p99 / max |",
         "| audit | expected 3,000, delivered 3,000, failed 0, duplicates 0, missing 0 |",
         "| in-process fleet |",

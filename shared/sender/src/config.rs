@@ -52,7 +52,7 @@ impl SenderConfig {
             // Enough single-job messages (retries) to fill every job slot; batches then put
             // up to 64 x SEND_JOBS_PER_MESSAGE jobs in hand, where 200 would be ten thousand.
             prefetch: env_or("SENDER_PREFETCH", 64)?,
-            concurrency: env_or("SENDER_CONCURRENCY", 64)?,
+            concurrency: env_or("SENDER_CONCURRENCY", 256)?,
             quota: Quota::new(per_second, burst),
             rate_limit_key: pushfleet_config::env_string(
                 "RATE_LIMIT_KEY",

@@ -282,6 +282,9 @@ impl Evaluator {
             self.spread(campaign_id, &window.0).await?;
         }
         let mut published = 0u64;
+        // Claims walk the campaign's rows in id order from a cursor (see `claim_unpublished`);
+        // an empty claim after a cursor looks once more from the start.
+        let mut after_id = 0i64;
         loop {
             if self.shutdown.is_cancelled() {
                 return Err(EvaluateError::Interrupted);
@@ -292,13 +295,19 @@ impl Evaluator {
                 .store
                 .claim_unpublished(
                     campaign_id,
+                    after_id,
                     self.cfg.publish_batch,
                     redelivered || expansion.evaluated_before,
                 )
                 .await?;
             if batch.is_empty() {
-                return Ok(published);
+                if after_id == 0 {
+                    return Ok(published);
+                }
+                after_id = 0;
+                continue;
             }
+            after_id = batch.last_id();
             // Rows that cannot become a job are failed with the batch, not published.
             metrics::counter!("pushfleet_poisoned_deliveries_total")
                 .increment(batch.poisoned.len() as u64);

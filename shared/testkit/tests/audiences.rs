@@ -297,7 +297,7 @@ async fn an_opt_out_after_evaluation_is_honoured_by_the_publish() {
     .expect("opt out");
     import_csv(&app, "external_id,active\nS3,false\n").await;
     let batch = store
-        .claim_unpublished(campaign, 100, false)
+        .claim_unpublished(campaign, 0, 100, false)
         .await
         .expect("claim");
     assert_eq!(batch.jobs.len(), 3, "Sam twice, Sue by e-mail");

@@ -211,7 +211,7 @@ pub async fn run_benchmark(cfg: &BenchConfig) -> anyhow::Result<Report> {
             jobs_per_message,
             // The evaluator's and the senders' defaults, or what --env sets.
             confirm_window: cfg.setting("CONFIRM_WINDOW", 256)?,
-            prefetch: cfg.setting("SENDER_PREFETCH", 64)?,
+            prefetch: cfg.setting("SENDER_PREFETCH", 16)?,
         })
         .await?;
         eprintln!(

@@ -51,7 +51,7 @@ impl SenderConfig {
             common: CommonConfig::from_env(default_admin_port)?,
             // Enough single-job messages (retries) to fill every job slot; batches then put
             // up to 64 x SEND_JOBS_PER_MESSAGE jobs in hand, where 200 would be ten thousand.
-            prefetch: env_or("SENDER_PREFETCH", 64)?,
+            prefetch: env_or("SENDER_PREFETCH", 16)?,
             concurrency: env_or("SENDER_CONCURRENCY", 256)?,
             quota: Quota::new(per_second, burst),
             rate_limit_key: pushfleet_config::env_string(

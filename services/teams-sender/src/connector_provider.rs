@@ -1,3 +1,4 @@
+use crate::connector_post::{post_activity, ResourceResponse};
 use crate::connector_reply::ConnectorReplier;
 use crate::{BotTokenSource, TeamsConfig};
 use pushfleet_domain::{Channel, RenderedMessage, SendJob, TeamsFormat};
@@ -25,12 +26,6 @@ pub struct ConnectorProvider {
 #[derive(Deserialize)]
 struct Presence {
     availability: String,
-}
-
-#[derive(Deserialize)]
-struct ResourceResponse {
-    #[serde(default)]
-    id: Option<String>,
 }
 
 impl ConnectorProvider {
@@ -234,37 +229,18 @@ impl Provider for ConnectorProvider {
             .map_err(|_| ProviderError::permanent("serviceUrl cannot hold a path"))?
             .pop_if_empty()
             .extend(["v3", "conversations", &conversation_id, "activities"]);
-        let activity = activity(message);
-        let token = self.tokens.token().await?;
-        let response = self
-            .client
-            .post(url)
-            .bearer_auth(token.expose())
-            .header("Idempotency-Key", job.idempotency_key())
-            .json(&activity)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            let body: ResourceResponse = response
-                .json()
-                .await
-                .unwrap_or(ResourceResponse { id: None });
-            return Ok(Receipt {
-                provider_message_id: body.id,
-                new_teams_conversation: created,
-            });
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            self.tokens.invalidate().await;
-            return Err(ProviderError::transient(
-                "connector rejected the bot token (401)",
-            ));
-        }
-        let headers = response.headers().clone();
-        let detail = response.text().await.unwrap_or_default();
-        Err(classify_status(status, &headers, detail))
+        let provider_message_id = post_activity(
+            &self.client,
+            &self.tokens,
+            url,
+            &job.idempotency_key(),
+            &activity(message),
+        )
+        .await?;
+        Ok(Receipt {
+            provider_message_id,
+            new_teams_conversation: created,
+        })
     }
 }
 

@@ -1,9 +1,7 @@
+use crate::connector_post::post_activity;
 use crate::BotTokenSource;
 use pushfleet_domain::BotReplyJob;
-use pushfleet_sender::http_errors::{classify_status, classify_transport};
 use pushfleet_sender::ProviderError;
-use reqwest::StatusCode;
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// Posts the bot's replies to the activities users sent it (Bot Framework `ReplyToActivity`).
@@ -11,12 +9,6 @@ use std::sync::Arc;
 pub struct ConnectorReplier {
     client: reqwest::Client,
     tokens: Arc<BotTokenSource>,
-}
-
-#[derive(Deserialize)]
-struct ResourceResponse {
-    #[serde(default)]
-    id: Option<String>,
 }
 
 impl ConnectorReplier {
@@ -47,33 +39,8 @@ impl ConnectorReplier {
             "textFormat": "plain",
             "replyToId": job.activity_id,
         });
-        let token = self.tokens.token().await?;
-        let response = self
-            .client
-            .post(url)
-            .bearer_auth(token.expose())
-            // A provider that deduplicates absorbs a reply posted again after a crash.
-            .header("Idempotency-Key", format!("pf-reply-{}", job.activity_id))
-            .json(&activity)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            let body: ResourceResponse = response
-                .json()
-                .await
-                .unwrap_or(ResourceResponse { id: None });
-            return Ok(body.id);
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            self.tokens.invalidate().await;
-            return Err(ProviderError::transient(
-                "connector rejected the bot token (401)",
-            ));
-        }
-        let headers = response.headers().clone();
-        let detail = response.text().await.unwrap_or_default();
-        Err(classify_status(status, &headers, detail))
+        // A provider that deduplicates absorbs a reply posted again after a crash.
+        let key = format!("pf-reply-{}", job.activity_id);
+        post_activity(&self.client, &self.tokens, url, &key, &activity).await
     }
 }

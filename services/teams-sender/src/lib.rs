@@ -4,6 +4,7 @@
 mod bot_replies;
 mod bot_token;
 mod config;
+mod connector_post;
 mod connector_provider;
 mod connector_reply;
 

@@ -16,7 +16,7 @@
 //!    is requeued. If the copy cannot be published, the message is requeued whole: its
 //!    redelivered copy checks every job and skips the settled ones.
 
-use crate::handler::{requeue, Disposition, JobEnd, Worker};
+use crate::handler::{job_span, requeue, Disposition, JobEnd, Worker};
 use crate::second_copy::{already_done, may_be_a_copy};
 use crate::Provider;
 use pushfleet_domain::{SendJob, SendMessage};
@@ -74,13 +74,7 @@ impl<P: Provider> Worker<P> {
             let worker = &*self;
             let recorded = &recorded;
             let ends = futures::future::join_all(entered.into_iter().map(|(job, guard, check)| {
-                let span = tracing::info_span!(
-                    "send_job",
-                    delivery_id = job.delivery_id,
-                    channel = %P::CHANNEL,
-                    attempt = job.attempt,
-                    redelivered = delivery.redelivered,
-                );
+                let span = job_span::<P>(job, delivery.redelivered);
                 async move {
                     let end = match recorded {
                         Some(r) if check && already_done(job, r.get(&job.delivery_id)) => {

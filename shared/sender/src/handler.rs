@@ -66,6 +66,17 @@ pub(crate) enum JobEnd {
     Retry(String),
 }
 
+/// The span of one job, alone in its message or from a batch.
+pub(crate) fn job_span<P: Provider>(job: &SendJob, redelivered: bool) -> tracing::Span {
+    tracing::info_span!(
+        "send_job",
+        delivery_id = job.delivery_id,
+        channel = %P::CHANNEL,
+        attempt = job.attempt,
+        redelivered,
+    )
+}
+
 impl<P: Provider> Worker<P> {
     pub(crate) async fn handle(self: Arc<Self>, delivery: Delivery) {
         let job: SendJob = match SendMessage::from_json(&delivery.data) {
@@ -77,13 +88,7 @@ impl<P: Provider> Worker<P> {
                 return;
             }
         };
-        let span = tracing::info_span!(
-            "send_job",
-            delivery_id = job.delivery_id,
-            channel = %P::CHANNEL,
-            attempt = job.attempt,
-            redelivered = delivery.redelivered,
-        );
+        let span = job_span::<P>(&job, delivery.redelivered);
         async move {
             // Held until the outcome is recorded (or the job requeued), so that a second copy
             // in this replica waits and then finds the outcome.

@@ -438,25 +438,6 @@ impl Store {
         Ok(into_batch(tx, rows, maybe_duplicate))
     }
 
-    /// Current states of the given deliveries (missing ids are absent from the map).
-    pub async fn delivery_states(
-        &self,
-        ids: &[i64],
-    ) -> Result<HashMap<i64, DeliveryState>, StoreError> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, state FROM deliveries WHERE id = ANY($1)")
-                .bind(ids)
-                .fetch_all(self.pool())
-                .await?;
-        rows.into_iter()
-            .map(|(id, s)| {
-                s.parse::<DeliveryState>()
-                    .map(|st| (id, st))
-                    .map_err(StoreError::Corrupt)
-            })
-            .collect()
-    }
-
     /// What is recorded of each given delivery (missing ids are absent from the map), in one
     /// query: the state, and how many provider calls were recorded. A sender reads it before
     /// sending a job that may be a second copy.

@@ -6,8 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
+
+/// Replies are buffered and flushed when the client has nothing more in flight, so the
+/// replies to pipelined commands (RFC 2920) go back in one write, as a real relay does.
+type Writer = BufWriter<OwnedWriteHalf>;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -168,17 +172,23 @@ impl Session {
     }
 
     async fn converse(&mut self, stream: TcpStream, shutdown: CancellationToken) -> io::Result<()> {
-        let (read, mut write) = stream.into_split();
+        let (read, write) = stream.into_split();
+        let mut write = BufWriter::new(write);
         let mut reader = BufReader::new(read);
         let mut line = Vec::new();
         if let Err(fault) = self.gate.check_outage(Channel::Email) {
-            return reply(&mut write, refusal(fault)).await;
+            reply(&mut write, refusal(fault)).await?;
+            return write.flush().await;
         }
         reply(&mut write, "220 pushfleet-sim ESMTP\r\n").await?;
         loop {
+            if reader.buffer().is_empty() {
+                write.flush().await?;
+            }
             let read = tokio::select! {
                 () = shutdown.cancelled() => {
-                    return reply(&mut write, "421 4.3.2 Service shutting down\r\n").await;
+                    reply(&mut write, "421 4.3.2 Service shutting down\r\n").await?;
+                    return write.flush().await;
                 }
                 read = tokio::time::timeout(
                     IDLE_TIMEOUT,
@@ -186,7 +196,8 @@ impl Session {
                 ) => read,
             };
             let Ok(read) = read else {
-                return reply(&mut write, "421 4.4.2 Idle timeout\r\n").await;
+                reply(&mut write, "421 4.4.2 Idle timeout\r\n").await?;
+                return write.flush().await;
             };
             match read? {
                 Line::Eof => return Ok(()),
@@ -195,7 +206,7 @@ impl Session {
                     let command = String::from_utf8_lossy(trim_line_end(&line)).into_owned();
                     let flow = self.command(&command, &mut reader, &mut write).await?;
                     if let Flow::Quit = flow {
-                        return Ok(());
+                        return write.flush().await;
                     }
                 }
             }
@@ -211,7 +222,7 @@ impl Session {
         &mut self,
         line: &str,
         reader: &mut R,
-        write: &mut OwnedWriteHalf,
+        write: &mut Writer,
     ) -> io::Result<Flow> {
         let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
         let arg = arg.trim();
@@ -237,6 +248,8 @@ impl Session {
                     "503 5.5.1 Bad sequence of commands\r\n".into()
                 } else {
                     reply(write, "354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                    // The client waits for 354 before it sends the message.
+                    write.flush().await?;
                     self.data(reader).await?
                 }
             }
@@ -406,7 +419,7 @@ impl Session {
     }
 }
 
-async fn reply(write: &mut OwnedWriteHalf, response: &str) -> io::Result<()> {
+async fn reply(write: &mut Writer, response: &str) -> io::Result<()> {
     write.write_all(response.as_bytes()).await
 }
 

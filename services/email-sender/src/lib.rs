@@ -1,4 +1,5 @@
-//! The e-mail sender: the shared sender loop with either an SMTP client (lettre, pooled,
+//! The e-mail sender: the shared sender loop with either an SMTP client (lettre's connection in our
+//! own pool, pipelined when the relay allows,
 //! STARTTLS or implicit TLS over rustls) or an HTTP mail API in the SendGrid v3 shape.
 //! Every message carries RFC 8058 one-click unsubscribe headers.
 
@@ -8,6 +9,7 @@ mod list_unsubscribe;
 mod mailboxes;
 mod sendgrid_mail;
 mod sendgrid_provider;
+mod smtp_pool;
 mod smtp_provider;
 mod smtp_tls;
 // The tokens live in pushfleet-domain, so the api verifies what the sender signs.

@@ -2,28 +2,23 @@ use crate::list_unsubscribe::{
     ListUnsubscribe, LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST, ONE_CLICK,
 };
 use crate::mailboxes::{recipient_mailbox, sender_mailbox};
+use crate::smtp_pool::{SendFailure, SmtpConnector, SmtpPool};
 use crate::smtp_tls::lettre_tls;
 use crate::{EmailConfig, SmtpTls};
 use anyhow::bail;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::AsyncSmtpTransportBuilder;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::Message;
 use pushfleet_domain::{Channel, RenderedMessage, SendJob};
 use pushfleet_sender::{Provider, ProviderError, Receipt};
-use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 use tracing::Instrument;
 
-type Transport = AsyncSmtpTransport<Tokio1Executor>;
-
-/// Sends over SMTP through a pool of connections to one relay.
+/// Sends over SMTP through a pool of connections to one relay (see `smtp_pool.rs`).
 pub struct SmtpProvider {
-    /// Replaced by a fresh pool after a send times out (see `send`).
-    transport: RwLock<Transport>,
-    builder: AsyncSmtpTransportBuilder,
+    pool: SmtpPool,
     timeout: Duration,
     from: Mailbox,
     /// Right-hand side of our Message-IDs.
@@ -36,13 +31,7 @@ impl SmtpProvider {
         let from = sender_mailbox(&cfg.from)?;
         let id_domain = from.email.domain().to_owned();
         let unsubscribe = ListUnsubscribe::new(cfg, &from)?;
-        // `builder_dangerous` only means "no TLS preset": the TLS mode is set right after.
-        let mut builder = Transport::builder_dangerous(&cfg.smtp_host)
-            .port(cfg.smtp_port)
-            .tls(lettre_tls(cfg)?)
-            .timeout(Some(cfg.smtp_timeout))
-            .pool_config(PoolConfig::new().max_size(cfg.smtp_pool_size));
-        match (&cfg.smtp_username, &cfg.smtp_password) {
+        let credentials = match (&cfg.smtp_username, &cfg.smtp_password) {
             (Some(user), Some(pass)) => {
                 if cfg.smtp_tls == SmtpTls::None {
                     tracing::warn!(
@@ -50,13 +39,20 @@ impl SmtpProvider {
                          network in clear"
                     );
                 }
-                builder =
-                    builder.credentials(Credentials::new(user.clone(), pass.expose().clone()));
+                Some(Credentials::new(user.clone(), pass.expose().clone()))
             }
-            (None, None) => {}
+            (None, None) => None,
             // Half a credential would silently send without AUTH.
             _ => bail!("SMTP_USERNAME and SMTP_PASSWORD must be set together"),
-        }
+        };
+        let connector = SmtpConnector {
+            host: cfg.smtp_host.clone(),
+            port: cfg.smtp_port,
+            tls: lettre_tls(cfg)?,
+            credentials,
+            hello: ClientId::default(),
+            connect_timeout: cfg.smtp_timeout,
+        };
         tracing::info!(
             host = %cfg.smtp_host,
             port = cfg.smtp_port,
@@ -65,8 +61,7 @@ impl SmtpProvider {
             "SMTP relay configured"
         );
         Ok(Self {
-            transport: RwLock::new(builder.clone().build()),
-            builder,
+            pool: SmtpPool::new(connector, cfg.smtp_pool_size),
             timeout: cfg.smtp_timeout,
             from,
             id_domain,
@@ -110,23 +105,6 @@ impl SmtpProvider {
         .map_err(|e| ProviderError::permanent(format!("cannot build the message: {e}")))?;
         Ok((built, message_id))
     }
-
-    fn transport(&self) -> Transport {
-        self.transport
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Retires every connection of `stale`'s pool: new sends get a new pool at once, and the
-    /// old one is shut down (in the background: closing politely may itself hang).
-    fn renew_pool(&self, stale: Transport) {
-        *self
-            .transport
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = self.builder.clone().build();
-        tokio::spawn(async move { stale.shutdown().await });
-    }
 }
 
 impl Provider for SmtpProvider {
@@ -139,27 +117,23 @@ impl Provider for SmtpProvider {
     ) -> Result<Receipt, ProviderError> {
         let (email, message_id) = self.build(job, message)?;
         let span = tracing::info_span!("smtp_send", delivery_id = job.delivery_id, %message_id);
-        let transport = self.transport();
-        let sent = tokio::time::timeout(self.timeout, transport.send(email))
+        let body = email.formatted();
+        let sent = self
+            .pool
+            .send(email.envelope(), &body, self.timeout)
             .instrument(span)
             .await;
-        let Ok(sent) = sent else {
-            // lettre's own timeout covers connecting only, so a relay that stops answering
-            // would hold this send forever. Abandoned mid-command, though, the connection
-            // goes back to the pool with a reply still due, and its next user would pair
-            // commands with the wrong replies: hence a fresh pool.
-            self.renew_pool(transport);
-            return Err(ProviderError::transient(format!(
-                "SMTP: no answer within {:?}",
-                self.timeout
-            )));
-        };
         match sent {
             Ok(_) => Ok(Receipt {
                 provider_message_id: Some(message_id),
                 ..Default::default()
             }),
-            Err(e) => Err(classify(&e)),
+            Err(SendFailure::Smtp(e)) => Err(classify(&e)),
+            // A relay that stops answering would otherwise hold this send forever.
+            Err(SendFailure::TimedOut) => Err(ProviderError::transient(format!(
+                "SMTP: no answer within {:?}",
+                self.timeout
+            ))),
         }
     }
 }

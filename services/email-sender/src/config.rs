@@ -24,7 +24,8 @@ pub struct EmailConfig {
     /// `SMTP_USERNAME` / `SMTP_PASSWORD`: AUTH credentials, when the relay wants them.
     pub smtp_username: Option<String>,
     pub smtp_password: Option<Secret<String>>,
-    /// `SMTP_POOL_SIZE`: connections kept open to the relay.
+    /// `SMTP_POOL_SIZE`: the most connections open to the relay at once; a send waits for
+    /// a free one (see `smtp_pool.rs`).
     pub smtp_pool_size: u32,
     /// `SMTP_TIMEOUT_MS`: the longest one message may take, connecting included.
     pub smtp_timeout: Duration,

@@ -13,7 +13,10 @@
 //!   write: two round trips per message instead of four; and the message with its final
 //!   dot goes out in one write (see `send_message`);
 //! - a connection that saw any error, or a timeout, is closed rather than reused: its
-//!   replies may be out of step with its commands.
+//!   replies may be out of step with its commands;
+//! - a reused connection the relay has ended (421, or closed) before the message went out
+//!   is replaced once, so a relay's idle limit or cap on messages per session fails no
+//!   message and spends no attempt.
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
@@ -86,29 +89,51 @@ impl SmtpPool {
             return Err(SendFailure::TimedOut);
         };
         let attempt = async {
-            let mut pooled = match self.take_idle().await {
-                Some(p) => p,
-                None => self.connect().await?,
+            let (pooled, reused) = match self.take_idle().await {
+                Some(p) => (p, true),
+                None => (self.connect().await?, false),
             };
-            let sent = send_message(&mut pooled.conn, envelope, body, pooled.pipelining).await;
-            match sent {
-                Ok(response) => {
-                    pooled.idle_since = Instant::now();
-                    self.park(pooled);
-                    Ok(response)
+            match self.transact(pooled, envelope, body).await {
+                Ok(response) => Ok(response),
+                // A relay may end a session whenever it likes (an idle limit, a restart, a cap
+                // on messages per connection). A reused connection found gone before the
+                // message went out is replaced, once: the relay cannot have taken it.
+                Err(failed) if reused && !failed.message_sent && failed.session_gone() => {
+                    tracing::debug!(error = %failed.error, "pooled SMTP connection gone; trying a fresh one");
+                    let fresh = self.connect().await?;
+                    self.transact(fresh, envelope, body)
+                        .await
+                        .map_err(|f| f.error)
                 }
-                Err(e) => {
-                    // lettre has already aborted the connection on a command error; a
-                    // pipelined error may leave replies unread: either way it is not reused.
-                    pooled.conn.abort().await;
-                    Err(e)
-                }
+                Err(failed) => Err(failed.error),
             }
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result.map_err(SendFailure::Smtp),
             // The connection was dropped with the future: nothing half-read goes back.
             Err(_) => Err(SendFailure::TimedOut),
+        }
+    }
+
+    /// One mail transaction on `pooled`, which goes back to the pool only if it succeeded.
+    async fn transact(
+        &self,
+        mut pooled: Pooled,
+        envelope: &Envelope,
+        body: &[u8],
+    ) -> Result<Response, Failed> {
+        match send_message(&mut pooled.conn, envelope, body, pooled.pipelining).await {
+            Ok(response) => {
+                pooled.idle_since = Instant::now();
+                self.park(pooled);
+                Ok(response)
+            }
+            Err(failed) => {
+                // lettre has already aborted the connection on a command error; a
+                // pipelined error may leave replies unread: either way it is not reused.
+                pooled.conn.abort().await;
+                Err(failed)
+            }
         }
     }
 
@@ -190,6 +215,38 @@ fn announces_pipelining(ehlo: &Response) -> bool {
     })
 }
 
+/// A transaction that failed, and how far it got.
+struct Failed {
+    error: SmtpError,
+    /// The message itself was written (or may have been): the relay may have it.
+    message_sent: bool,
+}
+
+impl Failed {
+    fn envelope(error: SmtpError) -> Self {
+        Self {
+            error,
+            message_sent: false,
+        }
+    }
+
+    fn message(error: SmtpError) -> Self {
+        Self {
+            error,
+            message_sent: true,
+        }
+    }
+
+    /// The session ended under us (421, or the connection closed or broken), as opposed
+    /// to a reply about this message.
+    fn session_gone(&self) -> bool {
+        match self.error.status() {
+            Some(code) => u16::from(code) == 421,
+            None => !self.error.is_client(),
+        }
+    }
+}
+
 /// One mail transaction. With PIPELINING (RFC 2920), MAIL, every RCPT and DATA go out in
 /// one write and their replies are read in order; without it, one command at a time. Either
 /// way the message and its terminating dot go out in one write: lettre writes them apart,
@@ -201,19 +258,19 @@ async fn send_message(
     envelope: &Envelope,
     body: &[u8],
     pipelining: bool,
-) -> Result<Response, SmtpError> {
+) -> Result<Response, Failed> {
     let mut options = Vec::new();
     let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
     if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
         if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
             // lettre's own send gives the error it gives for this.
-            return conn.send(envelope, body).await;
+            return conn.send(envelope, body).await.map_err(Failed::message);
         }
         options.push(MailParameter::SmtpUtfEight);
     }
     if !body.is_ascii() {
         if !conn.server_info().supports_feature(Extension::EightBitMime) {
-            return conn.send(envelope, body).await;
+            return conn.send(envelope, body).await.map_err(Failed::message);
         }
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
@@ -228,23 +285,24 @@ async fn send_message(
             .chain(std::iter::once(Data.to_string()))
             .collect();
         // `command` writes them all and reads the first reply; then one per RCPT, and DATA's.
-        conn.command(commands).await?;
+        conn.command(commands).await.map_err(Failed::envelope)?;
         for _ in envelope.to() {
-            conn.read_response().await?;
+            conn.read_response().await.map_err(Failed::envelope)?;
         }
-        conn.read_response().await?;
+        conn.read_response().await.map_err(Failed::envelope)?;
     } else {
-        conn.command(mail).await?;
+        conn.command(mail).await.map_err(Failed::envelope)?;
         for rcpt in rcpts {
-            conn.command(rcpt).await?;
+            conn.command(rcpt).await.map_err(Failed::envelope)?;
         }
-        conn.command(Data).await?;
+        conn.command(Data).await.map_err(Failed::envelope)?;
     }
-    match String::from_utf8(with_transparency(body)) {
+    let sent = match String::from_utf8(with_transparency(body)) {
         Ok(framed) => conn.command(framed).await,
         // Never from lettre's builder (its bodies are ASCII or UTF-8), but still correct.
         Err(_) => conn.message(body).await,
-    }
+    };
+    sent.map_err(Failed::message)
 }
 
 /// The message as it goes after DATA (RFC 5321 4.5.2): a dot that starts a line is doubled,
@@ -326,6 +384,19 @@ mod tests {
     /// A relay on loopback that speaks just enough SMTP, refuses `bad@` recipients at RCPT,
     /// and counts what it saw. It answers each command as soon as it is read.
     async fn scripted_relay(pipelining: bool) -> (u16, Arc<Seen>) {
+        capped_relay(pipelining, None).await
+    }
+
+    /// How a relay ends a session after so many messages.
+    #[derive(Clone, Copy)]
+    enum Cap {
+        /// 421 to the next MAIL, then close (RFC 5321 4.2.2).
+        Reply421(usize),
+        /// Close right after the reply to the last message's data.
+        Close(usize),
+    }
+
+    async fn capped_relay(pipelining: bool, cap: Option<Cap>) -> (u16, Arc<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let seen = Arc::new(Seen::default());
@@ -339,6 +410,7 @@ mod tests {
                     let mut reader = BufReader::new(read);
                     let mut line = String::new();
                     let mut recipients = 0;
+                    let mut accepted = 0;
                     let _ = write.write_all(b"220 scripted\r\n").await;
                     loop {
                         line.clear();
@@ -355,6 +427,10 @@ mod tests {
                                 b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
                             }
                             "EHLO" => b"250-scripted\r\n250 8BITMIME\r\n",
+                            "MAIL" if matches!(cap, Some(Cap::Reply421(n)) if accepted >= n) => {
+                                let _ = write.write_all(b"421 4.7.0 too many messages\r\n").await;
+                                return;
+                            }
                             "MAIL" => {
                                 if more_behind {
                                     seen.pipelined.fetch_add(1, Ordering::SeqCst);
@@ -380,6 +456,11 @@ mod tests {
                                     }
                                 }
                                 seen.messages.fetch_add(1, Ordering::SeqCst);
+                                accepted += 1;
+                                if matches!(cap, Some(Cap::Close(n)) if accepted >= n) {
+                                    let _ = write.write_all(b"250 queued\r\n").await;
+                                    return;
+                                }
                                 b"250 queued\r\n"
                             }
                             "QUIT" => {
@@ -479,5 +560,22 @@ mod tests {
             .await
             .expect("the next message is sent");
         assert_eq!(seen.messages.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_session_the_relay_ended_is_replaced_and_no_message_fails() {
+        for cap in [Cap::Reply421(2), Cap::Close(2)] {
+            for pipelining in [true, false] {
+                let (port, seen) = capped_relay(pipelining, Some(cap)).await;
+                let pool = pool(port, 1);
+                for i in 0..6 {
+                    pool.send(&envelope(&format!("r{i}@example.org")), BODY, TIMEOUT)
+                        .await
+                        .unwrap_or_else(|e| panic!("message {i}, pipelining {pipelining}: {e:?}"));
+                }
+                assert_eq!(seen.messages.load(Ordering::SeqCst), 6);
+                assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+            }
+        }
     }
 }

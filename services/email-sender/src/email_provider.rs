@@ -35,4 +35,11 @@ impl Provider for EmailProvider {
             EmailProvider::SendGrid(p) => p.send(job, message).await,
         }
     }
+
+    fn call_timeout(&self) -> std::time::Duration {
+        match self {
+            EmailProvider::Smtp(p) => p.call_timeout(),
+            EmailProvider::SendGrid(p) => p.call_timeout(),
+        }
+    }
 }

@@ -33,6 +33,8 @@ use tokio::sync::Semaphore;
 pub const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
 /// A parked connection idle for longer than this is closed instead of used.
 pub const MAX_IDLE: Duration = Duration::from_secs(60);
+/// How long the NOOP test and the QUIT of a retired connection may take.
+const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where and how to open a connection.
 pub struct SmtpConnector {
@@ -129,9 +131,8 @@ impl SmtpPool {
                 Ok(response)
             }
             Err(failed) => {
-                // lettre has already aborted the connection on a command error; a
-                // pipelined error may leave replies unread: either way it is not reused.
-                pooled.conn.abort().await;
+                // A pipelined error may leave replies unread: the connection is not reused.
+                retire(pooled.conn);
                 Err(failed)
             }
         }
@@ -147,12 +148,16 @@ impl SmtpPool {
                 .pop()?;
             let idle = pooled.idle_since.elapsed();
             if idle > MAX_IDLE {
-                pooled.conn.abort().await;
+                retire(pooled.conn);
                 continue;
             }
-            if idle > CHECK_AFTER_IDLE && !pooled.conn.test_connected().await {
-                pooled.conn.abort().await;
-                continue;
+            if idle > CHECK_AFTER_IDLE {
+                let alive =
+                    tokio::time::timeout(HOUSEKEEPING_TIMEOUT, pooled.conn.test_connected()).await;
+                if alive != Ok(true) {
+                    retire(pooled.conn);
+                    continue;
+                }
             }
             return Some(pooled);
         }
@@ -204,6 +209,14 @@ impl SmtpPool {
             idle_since: Instant::now(),
         })
     }
+}
+
+/// Closes a connection in the background: QUIT waits for a reply, which a relay that has
+/// gone silent never sends, and no send should wait on that.
+fn retire(mut conn: AsyncSmtpConnection) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(HOUSEKEEPING_TIMEOUT, conn.abort()).await;
+    });
 }
 
 /// The EHLO reply's keywords include PIPELINING.

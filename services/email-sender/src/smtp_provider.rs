@@ -19,7 +19,10 @@ use tracing::Instrument;
 /// Sends over SMTP through a pool of connections to one relay (see `smtp_pool.rs`).
 pub struct SmtpProvider {
     pool: SmtpPool,
+    /// `SMTP_TIMEOUT_MS`: one conversation with the relay, connecting included.
     timeout: Duration,
+    /// The longest a send may take, its wait for a free connection included.
+    call_timeout: Duration,
     from: Mailbox,
     /// Right-hand side of our Message-IDs.
     id_domain: String,
@@ -62,6 +65,7 @@ impl SmtpProvider {
         );
         Ok(Self {
             pool: SmtpPool::new(connector, cfg.smtp_pool_size),
+            call_timeout: call_timeout(cfg),
             timeout: cfg.smtp_timeout,
             from,
             id_domain,
@@ -110,6 +114,10 @@ impl SmtpProvider {
 impl Provider for SmtpProvider {
     const CHANNEL: Channel = Channel::Email;
 
+    fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
     async fn send(
         &self,
         job: &SendJob,
@@ -136,6 +144,16 @@ impl Provider for SmtpProvider {
             ))),
         }
     }
+}
+
+/// With more jobs in flight than connections, a send may wait for the conversations ahead
+/// of it, each bounded by `SMTP_TIMEOUT_MS`. Waiting is not trying: the sender's deadline
+/// covers the longest such queue plus this send's own conversation, so a slow relay holds
+/// messages back instead of spending their attempts.
+fn call_timeout(cfg: &EmailConfig) -> Duration {
+    let pool = cfg.smtp_pool_size.max(1) as usize;
+    let ahead = cfg.sender.concurrency.div_ceil(pool).max(1) as u32;
+    cfg.smtp_timeout.saturating_mul(ahead + 1)
 }
 
 /// A 5xx is the relay's final word on this message (unknown mailbox, policy), except the
@@ -166,7 +184,7 @@ mod tests {
         EmailConfig::defaults(sender)
     }
 
-    // The pool spawns its housekeeping task, hence a runtime.
+    // Retiring connections spawns tasks, hence a runtime.
     #[tokio::test]
     async fn half_a_credential_is_a_startup_error() {
         let user_only = EmailConfig {
@@ -180,6 +198,19 @@ mod tests {
         };
         assert!(SmtpProvider::new(&password_only).is_err());
         assert!(SmtpProvider::new(&config()).is_ok());
+    }
+
+    #[test]
+    fn the_call_timeout_allows_for_the_wait_for_a_connection() {
+        let cfg = EmailConfig {
+            smtp_pool_size: 16,
+            smtp_timeout: Duration::from_secs(10),
+            ..config()
+        };
+        let jobs = cfg.sender.concurrency;
+        let expected = Duration::from_secs(10) * (jobs.div_ceil(16) as u32 + 1);
+        assert_eq!(call_timeout(&cfg), expected);
+        assert!(call_timeout(&cfg) > cfg.smtp_timeout);
     }
 
     #[tokio::test]

@@ -15,9 +15,6 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// A provider call that takes longer than this is abandoned and retried.
-const PROVIDER_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// What outlives a broker connection.
 pub(crate) struct Shared<P> {
     pub(crate) provider: P,
@@ -221,7 +218,7 @@ impl<P: Provider> Worker<P> {
 
         let started = Instant::now();
         let result = match tokio::time::timeout(
-            PROVIDER_TIMEOUT,
+            shared.provider.call_timeout(),
             shared
                 .provider
                 .send(job, &message)

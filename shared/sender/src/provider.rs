@@ -71,4 +71,14 @@ pub trait Provider: Send + Sync + 'static {
     fn recipient_limit(&self, _job: &SendJob) -> Option<(String, Quota)> {
         None
     }
+
+    /// How long one `send` may take before the sender abandons it (a transient failure,
+    /// one attempt spent). A provider whose `send` may first wait its turn for a
+    /// connection (SMTP) allows for that wait, so waiting spends no attempt.
+    fn call_timeout(&self) -> Duration {
+        DEFAULT_CALL_TIMEOUT
+    }
 }
+
+/// [`Provider::call_timeout`] unless the provider says otherwise.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -146,6 +146,9 @@ pub struct SimStats {
     pub rejected: RejectedStats,
     #[serde(default)]
     pub callbacks: CallbackStats,
+    /// The most HTTP provider calls (Teams, Twilio, SendGrid) in progress at once.
+    #[serde(default)]
+    pub max_concurrent_calls: u64,
 }
 
 impl SimStats {
@@ -171,6 +174,8 @@ struct State {
     messages: Vec<ReceivedMessage>,
     seen_keys: HashSet<(Channel, String)>,
     stats: SimStats,
+    /// HTTP provider calls in progress now.
+    calls_in_progress: u64,
 }
 
 /// One accepted request's share, without its content: what a load test needs to time and
@@ -340,6 +345,22 @@ impl Recorder {
 
     // A panic elsewhere while holding the lock leaves the data consistent enough for a test
     // double, so poisoning is ignored rather than propagated.
+    /// An HTTP provider call begins; [`Recorder::call_finished`] ends it.
+    pub fn call_started(&self) {
+        let mut state = self.lock();
+        state.calls_in_progress += 1;
+        state.stats.max_concurrent_calls = state
+            .stats
+            .max_concurrent_calls
+            .max(state.calls_in_progress);
+    }
+
+    pub fn call_finished(&self) {
+        let mut state = self.lock();
+        // A reset in between zeroes the count: never below zero.
+        state.calls_in_progress = state.calls_in_progress.saturating_sub(1);
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -152,7 +152,8 @@ impl Provider for SmtpProvider {
 /// messages back instead of spending their attempts.
 fn call_timeout(cfg: &EmailConfig) -> Duration {
     let pool = cfg.smtp_pool_size.max(1) as usize;
-    let ahead = cfg.sender.concurrency.div_ceil(pool).max(1) as u32;
+    let calls = cfg.sender.provider_concurrency.min(cfg.sender.concurrency);
+    let ahead = calls.div_ceil(pool).max(1) as u32;
     cfg.smtp_timeout.saturating_mul(ahead + 1)
 }
 
@@ -207,8 +208,8 @@ mod tests {
             smtp_timeout: Duration::from_secs(10),
             ..config()
         };
-        let jobs = cfg.sender.concurrency;
-        let expected = Duration::from_secs(10) * (jobs.div_ceil(16) as u32 + 1);
+        let calls = cfg.sender.provider_concurrency.min(cfg.sender.concurrency);
+        let expected = Duration::from_secs(10) * (calls.div_ceil(16) as u32 + 1);
         assert_eq!(call_timeout(&cfg), expected);
         assert!(call_timeout(&cfg) > cfg.smtp_timeout);
     }

@@ -15,6 +15,11 @@ pub struct SenderConfig {
     /// `SENDER_CONCURRENCY`: jobs processed at once (provider calls in flight), and messages
     /// handled at once.
     pub concurrency: usize,
+    /// `SENDER_PROVIDER_CONCURRENCY`: provider calls in flight at once, at most. Most of a
+    /// job's slot time is spent waiting for its outcome to commit; a provider call over
+    /// HTTP/1.1 holds a connection of its own (buffers and all), so this bounds the
+    /// connections, and the memory, separately from the job slots.
+    pub provider_concurrency: usize,
     /// `RATE_LIMIT_PER_SECOND` / `RATE_LIMIT_BURST`: the fleet-wide quota (0 = none).
     pub quota: Option<Quota>,
     /// `RATE_LIMIT_KEY`: the account the quota belongs to (replicas sharing it share the quota).
@@ -53,6 +58,7 @@ impl SenderConfig {
             // up to 64 x SEND_JOBS_PER_MESSAGE jobs in hand, where 200 would be ten thousand.
             prefetch: env_or("SENDER_PREFETCH", 16)?,
             concurrency: env_or("SENDER_CONCURRENCY", 256)?,
+            provider_concurrency: env_or("SENDER_PROVIDER_CONCURRENCY", 64)?,
             quota: Quota::new(per_second, burst),
             rate_limit_key: pushfleet_config::env_string(
                 "RATE_LIMIT_KEY",

@@ -33,6 +33,8 @@ pub(crate) struct Shared<P> {
     /// `SENDER_CONCURRENCY` slots: one per job being processed, single or from a batch, held
     /// until its outcome is recorded. It bounds the provider calls a `kill -9` can repeat.
     pub(crate) job_slots: Semaphore,
+    /// `SENDER_PROVIDER_CONCURRENCY` permits, one per provider call in flight.
+    pub(crate) provider_calls: Semaphore,
     /// Fired on SIGTERM: jobs not started by then are handed back instead of delaying the stop.
     pub(crate) shutdown: CancellationToken,
 }
@@ -216,6 +218,10 @@ impl<P: Provider> Worker<P> {
             }
         }
 
+        // Waiting for a permit is not part of the call: it spends no time of the deadline.
+        let Ok(_call) = shared.provider_calls.acquire().await else {
+            return Disposition::Requeue("provider calls closed".into());
+        };
         let started = Instant::now();
         let result = match tokio::time::timeout(
             shared.provider.call_timeout(),

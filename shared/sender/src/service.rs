@@ -95,6 +95,7 @@ pub async fn run_sender_with_checks<P: Provider>(
         in_flight: Default::default(),
         opt_outs,
         job_slots: tokio::sync::Semaphore::new(cfg.concurrency.max(1)),
+        provider_calls: tokio::sync::Semaphore::new(cfg.provider_concurrency.max(1)),
         shutdown: shutdown.clone(),
     });
 

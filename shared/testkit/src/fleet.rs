@@ -70,6 +70,8 @@ pub struct SenderTuning {
     pub fallback_share: f64,
     pub retry: RetryPolicy,
     pub concurrency: usize,
+    /// `SENDER_PROVIDER_CONCURRENCY`.
+    pub provider_concurrency: usize,
 }
 
 impl Default for SenderTuning {
@@ -82,6 +84,7 @@ impl Default for SenderTuning {
                 base_backoff: Duration::from_millis(500),
             },
             concurrency: 16,
+            provider_concurrency: 16,
         }
     }
 }
@@ -202,6 +205,7 @@ impl TestApp {
             common: self.env.common(),
             prefetch: 50,
             concurrency: self.sender_tuning.concurrency,
+            provider_concurrency: self.sender_tuning.provider_concurrency,
             quota: self.sender_tuning.quota,
             rate_limit_key: format!("{channel}:test"),
             fallback_share: self.sender_tuning.fallback_share,

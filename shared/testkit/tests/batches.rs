@@ -263,6 +263,33 @@ async fn a_transient_failure_retries_only_that_job_of_its_batch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_calls_in_flight_stay_within_the_provider_concurrency() {
+    let sim = SimConfig {
+        latency: Latency::new(20, 0),
+        ..SimConfig::ephemeral()
+    };
+    let mut app = TestApp::spawn_with_sim(&[Service::Scheduler, Service::Evaluator], sim).await;
+    // Sixteen job slots but three provider calls: the other jobs wait for a call, not for
+    // a connection of their own.
+    app.sender_tuning.concurrency = 16;
+    app.sender_tuning.provider_concurrency = 3;
+    let n = 40;
+    let campaign = app.create_campaign(n, &[Channel::Sms]).await;
+    all_published(&app, n as i64).await;
+    app.start(Service::SmsSender).await;
+    let view = app.wait_for_completion(campaign, TIMEOUT).await;
+    assert_eq!(view["progress"]["by_state"]["sent"], n, "{view}");
+    let stats = app.sim.recorder.stats();
+    assert_eq!((stats.sms.unique, stats.sms.duplicates), (n, 0));
+    assert!(
+        (1..=3).contains(&stats.max_concurrent_calls),
+        "at most 3 calls at once, saw {}",
+        stats.max_concurrent_calls
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sender_stopped_mid_batch_acks_it_and_hands_back_only_the_jobs_not_started() {
     let sim = SimConfig {
         latency: Latency::new(100, 0),

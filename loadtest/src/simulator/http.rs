@@ -126,10 +126,7 @@ pub(crate) async fn serve(
 /// Sampled latency first (a down provider is slow to say so too), then the outage check.
 async fn provider_call(State(call): State<ProviderCall>, req: Request, next: Next) -> Response {
     tracing::debug!(method = %req.method(), path = %req.uri().path(), "provider call");
-    let recorder = call.state.gate.recorder.clone();
-    recorder.call_started();
-    // Ends the call however the request ends, a client that hangs up included.
-    let _in_progress = scopeguard(move || recorder.call_finished());
+    let _in_progress = call.state.gate.recorder.call_started();
     call.state.gate.latency(call.channel).apply().await;
     if call.outage_applies {
         if let Err(fault) = call.state.gate.check_outage(call.channel) {
@@ -137,19 +134,6 @@ async fn provider_call(State(call): State<ProviderCall>, req: Request, next: Nex
         }
     }
     next.run(req).await
-}
-
-/// Runs `f` when dropped.
-fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }
 
 // A JSON 404 names the path, which is what one needs when a sender is pointed at a wrong URL.

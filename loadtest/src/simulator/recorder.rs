@@ -2,7 +2,7 @@
 //! and counts of what it refused.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -178,6 +178,17 @@ struct State {
     calls_in_progress: u64,
 }
 
+/// One HTTP provider call in progress (see [`Recorder::call_started`]).
+pub struct CallInProgress(Arc<Recorder>);
+
+impl Drop for CallInProgress {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        // A reset in between zeroes the count: never below zero.
+        state.calls_in_progress = state.calls_in_progress.saturating_sub(1);
+    }
+}
+
 /// One accepted request's share, without its content: what a load test needs to time and
 /// audit a run (`GET /_sim/receipts`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -343,24 +354,20 @@ impl Recorder {
         matches!(waited, Ok(Ok(_)))
     }
 
-    // A panic elsewhere while holding the lock leaves the data consistent enough for a test
-    // double, so poisoning is ignored rather than propagated.
-    /// An HTTP provider call begins; [`Recorder::call_finished`] ends it.
-    pub fn call_started(&self) {
+    /// An HTTP provider call begins; it ends when the returned guard is dropped, however
+    /// the request ends (a client that hangs up included).
+    pub fn call_started(self: &Arc<Self>) -> CallInProgress {
         let mut state = self.lock();
         state.calls_in_progress += 1;
         state.stats.max_concurrent_calls = state
             .stats
             .max_concurrent_calls
             .max(state.calls_in_progress);
+        CallInProgress(self.clone())
     }
 
-    pub fn call_finished(&self) {
-        let mut state = self.lock();
-        // A reset in between zeroes the count: never below zero.
-        state.calls_in_progress = state.calls_in_progress.saturating_sub(1);
-    }
-
+    // A panic elsewhere while holding the lock leaves the data consistent enough for a test
+    // double, so poisoning is ignored rather than propagated.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

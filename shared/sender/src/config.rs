@@ -12,8 +12,8 @@ pub struct SenderConfig {
     /// `SENDER_PREFETCH`: unacknowledged messages the broker hands this replica. A message
     /// carries one job or a batch of up to `SEND_JOBS_PER_MESSAGE`.
     pub prefetch: u16,
-    /// `SENDER_CONCURRENCY`: jobs processed at once (provider calls in flight), and messages
-    /// handled at once.
+    /// `SENDER_CONCURRENCY`: jobs processed at once (each holds its slot until its outcome
+    /// is recorded), and messages handled at once.
     pub concurrency: usize,
     /// `SENDER_PROVIDER_CONCURRENCY`: provider calls in flight at once, at most. Most of a
     /// job's slot time is spent waiting for its outcome to commit; a provider call over

@@ -1,5 +1,7 @@
 use crate::QueueError;
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel as AmqpChannel, Connection, ExchangeKind};
 use pushfleet_domain::Channel;
@@ -273,24 +275,28 @@ impl Topology {
         Ok(())
     }
 
-    /// Unbinds the legacy dead-letter queue from `{ns}.dlx` if it exists, so it stops
-    /// growing. Returns whether it exists.
+    /// Retires the legacy dead-letter queue: deleted at once if it is missing or empty (a
+    /// delete of a missing queue is a no-op in RabbitMQ, so a clean start logs no error,
+    /// where a passive declare's NOT_FOUND closed a channel and lapin logged it as one);
+    /// otherwise unbound from `{ns}.dlx`, so it stops growing. Returns whether it still
+    /// holds messages to move.
     async fn unbind_legacy_dead_letters(&self, conn: &Connection) -> Result<bool, QueueError> {
         let ch = conn.create_channel().await?;
-        let passive = QueueDeclareOptions {
-            passive: true,
+        let legacy = self.legacy_dead_letter_queue();
+        let if_empty = QueueDeleteOptions {
+            if_empty: true,
             ..Default::default()
         };
-        let legacy = self.legacy_dead_letter_queue();
-        match ch
-            .queue_declare(legacy.clone().into(), passive, FieldTable::default())
-            .await
-        {
-            Ok(_) => {}
-            // NOT_FOUND (the usual case) closed the channel: nothing to retire.
-            Err(e) if is_not_found(&e) => return Ok(false),
+        match ch.queue_delete(legacy.clone().into(), if_empty).await {
+            Ok(_) => {
+                let _ = ch.close(200, "legacy queue absent or deleted".into()).await;
+                return Ok(false);
+            }
+            // PRECONDITION_FAILED: it holds messages (and the refusal closed the channel).
+            Err(e) if is_precondition_failed(&e) => {}
             Err(e) => return Err(e.into()),
         }
+        let ch = conn.create_channel().await?;
         ch.queue_unbind(
             legacy.into(),
             self.dead_letter_exchange().into(),
@@ -393,13 +399,6 @@ fn is_precondition_failed(e: &lapin::Error) -> bool {
     matches!(
         soft_error(e),
         Some(lapin::protocol::AMQPSoftError::PRECONDITIONFAILED)
-    )
-}
-
-fn is_not_found(e: &lapin::Error) -> bool {
-    matches!(
-        soft_error(e),
-        Some(lapin::protocol::AMQPSoftError::NOTFOUND)
     )
 }
 

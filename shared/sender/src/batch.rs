@@ -5,7 +5,8 @@
 //! 1. The in-flight guards of all its jobs are taken first, in delivery id order (two messages
 //!    sharing jobs then cannot wait for each other), and only then are the jobs that may be
 //!    second copies checked, with one query: a copy in this replica has either finished (its
-//!    outcome is visible) or waits for this one.
+//!    outcome is visible, and its id is remembered, so this job is checked even if it is the
+//!    unflagged original) or waits for this one.
 //! 2. The jobs run concurrently, each in a job slot.
 //! 3. The message is acked once every job is settled (outcome recorded, or nothing to do).
 //!    Jobs that must be tried again later (a dependency down, the sender stopping before they
@@ -43,8 +44,8 @@ impl<P: Provider> Worker<P> {
 
             let mut entered = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                let (guard, other_copy) = self.shared.in_flight.enter(job.delivery_id).await;
-                let check = delivery.redelivered || other_copy || may_be_a_copy(job);
+                let (guard, copy_seen_here) = self.shared.in_flight.enter(job.delivery_id).await;
+                let check = delivery.redelivered || copy_seen_here || may_be_a_copy(job);
                 entered.push((job, guard, check));
             }
             let to_check: Vec<i64> = entered

@@ -91,8 +91,8 @@ impl<P: Provider> Worker<P> {
         async move {
             // Held until the outcome is recorded (or the job requeued), so that a second copy
             // in this replica waits and then finds the outcome.
-            let (_in_flight, other_copy) = self.shared.in_flight.enter(job.delivery_id).await;
-            let check_first = delivery.redelivered || other_copy || may_be_a_copy(&job);
+            let (_in_flight, copy_seen_here) = self.shared.in_flight.enter(job.delivery_id).await;
+            let check_first = delivery.redelivered || copy_seen_here || may_be_a_copy(&job);
             match self.run_job(&job, check_first).await {
                 JobEnd::Settled => {
                     settle::ack(&delivery).await;

@@ -3,8 +3,10 @@
 //! provider simulator, so tests run in parallel against the one set of real servers that
 //! `infra/up.sh` started.
 
+pub mod faults;
 mod fleet;
 pub mod private_servers;
+mod process;
 mod servers;
 mod test_env;
 
@@ -13,6 +15,7 @@ pub use fleet::{
     TWILIO_AUTH_TOKEN, TWILIO_STATUS_PATH, UNSUBSCRIBE_SECRET,
 };
 pub use private_servers::{PrivatePostgres, PrivateRabbitMq, PrivateRedis};
+pub use process::{soak_report, ServiceProcess};
 pub use servers::Servers;
 pub use test_env::TestEnv;
 

@@ -5,10 +5,12 @@
 //! carried the same idempotency key and was absorbed by the simulator.
 
 use pushfleet_domain::Channel;
-use pushfleet_loadtest::simulator::{Channel as SimChannel, Latency, LimitScope, SimConfig};
+use pushfleet_loadtest::simulator::{Latency, LimitScope, SimConfig};
 use pushfleet_ratelimit::Quota;
+use pushfleet_testkit::faults::sim_channel;
 use pushfleet_testkit::{
-    eventually, PrivatePostgres, PrivateRabbitMq, PrivateRedis, Servers, Service, TestApp,
+    eventually, soak_report, PrivatePostgres, PrivateRabbitMq, PrivateRedis, Servers, Service,
+    TestApp,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -87,12 +89,13 @@ async fn audit(app: &TestApp, campaign: &Campaign, channels: &[Channel], max_rep
         "{view}"
     );
     let stats = app.sim.recorder.stats();
+    let repeated: usize = channels
+        .iter()
+        .map(|c| stats.channel(sim_channel(*c)).duplicates)
+        .sum();
+    soak_report(repeated, max_repeats * channels.len());
     for c in channels {
-        let sim_channel = match c {
-            Channel::Email => SimChannel::Email,
-            Channel::Teams => SimChannel::Teams,
-            Channel::Sms => SimChannel::Sms,
-        };
+        let sim_channel = sim_channel(*c);
         let s = stats.channel(sim_channel);
         eprintln!("{c}: {} unique, {} repeated calls", s.unique, s.duplicates);
         assert_eq!(s.unique, N, "{c}: one idempotency key per recipient: {s:?}");

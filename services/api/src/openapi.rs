@@ -51,6 +51,7 @@ use utoipa::OpenApi;
         people::CreatePeople,
         people::PersonInput,
         people::TeamsInput,
+        people::TeamsView,
         people::CreatedPeople,
         people::PersonView,
         people_import::ImportReport,

@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use pushfleet_domain::criteria::valid_attribute_key;
-use pushfleet_domain::{parse_time_zone, EmailAddress, PhoneNumber};
+use pushfleet_domain::{check_date, check_json_text, parse_time_zone, EmailAddress, PhoneNumber};
 use pushfleet_store::{import_field as field, ImportPerson, RowError};
 use serde_json::{Map, Value};
 
@@ -320,7 +320,10 @@ impl RowBuilder {
             return;
         }
         match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-            Ok(d) => self.p.joining_date = Some(d),
+            Ok(d) => match check_date(d) {
+                Ok(d) => self.p.joining_date = Some(d),
+                Err(e) => self.error(Some("joining_date"), e.to_string()),
+            },
             Err(_) => self.error(Some("joining_date"), "a date as YYYY-MM-DD"),
         }
     }
@@ -414,6 +417,10 @@ pub fn person_from_json(row: i64, value: &Value) -> Result<ImportPerson, Vec<Row
         b.error(None, "each person is a JSON object");
         return Err(b.errors);
     };
+    if let Err((path, e)) = check_json_text(value) {
+        b.error(Some(&path), e.to_string());
+        return Err(b.errors);
+    }
     let text = |v: &Value| -> Option<String> {
         match v {
             Value::Null => Some(String::new()),

@@ -267,6 +267,25 @@ impl Property {
     }
 }
 
+/// Whether `value` holds more than `max` objects that are not groups (`all`/`any`), stopping
+/// as soon as it does.
+fn more_leaves_than(value: &Value, max: usize) -> bool {
+    fn walk(v: &Value, seen: &mut usize, max: usize) -> bool {
+        match v {
+            Value::Object(map) if map.contains_key("all") || map.contains_key("any") => {
+                map.values().any(|child| walk(child, seen, max))
+            }
+            Value::Object(_) => {
+                *seen += 1;
+                *seen > max
+            }
+            Value::Array(items) => items.iter().any(|child| walk(child, seen, max)),
+            _ => false,
+        }
+    }
+    walk(value, &mut 0, max)
+}
+
 /// Attribute keys end up as JSON keys and in messages: keep them plain.
 pub fn valid_attribute_key(key: &str) -> bool {
     !key.is_empty()
@@ -279,6 +298,25 @@ pub fn valid_attribute_key(key: &str) -> bool {
 impl Criteria {
     /// Parses and checks the admin's JSON. Every problem is reported, each with its path.
     pub fn parse(value: &Value) -> Result<Criteria, Vec<CriteriaError>> {
+        // Checked before the walk, so that a huge body of bad criteria costs one pass and
+        // one error, not one error per criterion (an answer larger than the request).
+        if let Err((path, e)) = crate::check_json_text(value) {
+            let path = if path.is_empty() {
+                "criteria".to_owned()
+            } else {
+                format!("criteria.{path}")
+            };
+            return Err(vec![CriteriaError {
+                path,
+                message: e.to_string(),
+            }]);
+        }
+        if more_leaves_than(value, MAX_CRITERIA) {
+            return Err(vec![CriteriaError {
+                path: "criteria".into(),
+                message: format!("at most {MAX_CRITERIA} criteria"),
+            }]);
+        }
         let mut errors = Vec::new();
         let mut count = 0;
         let parsed = parse_node(value, "criteria", 1, &mut count, &mut errors);

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use pushfleet_domain::criteria::Criteria;
+use pushfleet_domain::Text;
 use pushfleet_store::{Audience, AudienceMember, Preview, Snapshot};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,7 +23,7 @@ const DEFAULT_PAGE: i64 = 50;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAudience {
-    pub name: String,
+    pub name: Text,
     /// A fixed list of people; every id must exist. Give this or `criteria`.
     pub person_ids: Option<Vec<Uuid>>,
     /// Criteria, e.g. `{"any": [{"all": [{"property": "department", "op": "equals",

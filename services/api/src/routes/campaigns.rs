@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveTime, Utc};
 use pushfleet_domain::{Channel, SendWindow, SendWindowError};
+use pushfleet_domain::{Text, Timestamp};
 use pushfleet_store::{Campaign, CampaignProgress, CampaignStatus, NewCampaign, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,14 +17,14 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
-    pub name: String,
+    pub name: Text,
     pub audience_id: Uuid,
     pub template_id: Uuid,
     /// One or more of `email`, `teams`, `sms`.
     #[schema(value_type = Vec<String>)]
     pub channels: Vec<Channel>,
     /// When to start; now when absent.
-    pub start_at: Option<DateTime<Utc>>,
+    pub start_at: Option<Timestamp>,
     /// Spread the sends at random over days and working hours instead of sending them all at
     /// `start_at`.
     pub send_window: Option<SendWindowInput>,
@@ -46,7 +47,7 @@ pub struct SendWindowInput {
     #[serde(default)]
     pub weekdays: Vec<u32>,
     /// The company's IANA time zone, e.g. `Europe/Paris`; UTC when absent.
-    pub time_zone: Option<String>,
+    pub time_zone: Option<Text>,
     /// Follow each recipient's own time zone (people without one use the company's).
     #[serde(default)]
     pub recipient_time_zone: bool,
@@ -56,9 +57,9 @@ pub struct SendWindowInput {
 #[serde(deny_unknown_fields)]
 pub struct WorkingHours {
     /// `HH:MM` or `HH:MM:SS`.
-    pub from: String,
+    pub from: Text,
     /// `HH:MM` or `HH:MM:SS`, after `from`.
-    pub to: String,
+    pub to: Text,
 }
 
 fn parse_clock(field: &str, value: &str) -> Result<NaiveTime, ApiError> {
@@ -81,7 +82,9 @@ impl SendWindowInput {
             days: self.days,
             hours,
             weekdays: self.weekdays,
-            time_zone: self.time_zone.unwrap_or_else(|| "UTC".into()),
+            time_zone: self
+                .time_zone
+                .map_or_else(|| "UTC".into(), Text::into_string),
             recipient_time_zone: self.recipient_time_zone,
         };
         window.validate().map_err(|e| {
@@ -179,7 +182,7 @@ pub async fn create_campaign(
     if channels.is_empty() {
         return Err(ApiError::invalid("channels", "choose at least one channel"));
     }
-    let start_at = body.start_at.unwrap_or_else(Utc::now);
+    let start_at = body.start_at.map_or_else(Utc::now, Timestamp::get);
     let send_window = body
         .send_window
         .map(|w| w.into_window(start_at))

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use pushfleet_domain::{EmailAddress, PhoneNumber, TeamsConversationRef};
+use pushfleet_domain::{parse_time_zone, EmailAddress, PhoneNumber, TeamsConversationRef, Text};
 use pushfleet_store::{NewPerson, Person};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,24 +24,33 @@ pub struct CreatePeople {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonInput {
-    pub email: Option<String>,
-    pub first_name: String,
+    pub email: Option<Text>,
+    pub first_name: Text,
     #[serde(default)]
-    pub last_name: String,
+    pub last_name: Text,
     /// E.164, e.g. `+33612345678`.
-    pub phone: Option<String>,
+    pub phone: Option<Text>,
     pub teams: Option<TeamsInput>,
     /// IANA time zone name; `UTC` when absent.
-    pub time_zone: Option<String>,
+    pub time_zone: Option<Text>,
 }
 
 /// The conversation reference the bot stored when the user installed it.
-#[derive(Deserialize, Serialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamsInput {
-    pub service_url: String,
+    pub service_url: Text,
     /// The 1:1 conversation; when absent, the Teams sender creates it from `user_id` and
     /// `tenant_id` on the first send.
+    pub conversation_id: Option<Text>,
+    pub user_id: Option<Text>,
+    pub tenant_id: Option<Text>,
+}
+
+/// A person's stored conversation reference.
+#[derive(Serialize, ToSchema)]
+pub struct TeamsView {
+    pub service_url: String,
     pub conversation_id: Option<String>,
     pub user_id: Option<String>,
     pub tenant_id: Option<String>,
@@ -59,7 +68,7 @@ pub struct PersonView {
     pub first_name: String,
     pub last_name: String,
     pub phone: Option<String>,
-    pub teams: Option<TeamsInput>,
+    pub teams: Option<TeamsView>,
     pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub external_id: Option<String>,
@@ -88,7 +97,7 @@ impl From<Person> for PersonView {
             first_name: p.first_name,
             last_name: p.last_name,
             phone: p.phone,
-            teams: p.teams_conversation.map(|j| TeamsInput {
+            teams: p.teams_conversation.map(|j| TeamsView {
                 service_url: j.0.service_url,
                 conversation_id: j.0.conversation_id,
                 user_id: j.0.user_id,
@@ -140,7 +149,7 @@ fn parse_person(i: usize, p: PersonInput, errors: &mut Vec<FieldError>) -> Optio
         if !url_ok {
             err("teams.service_url", "must be an http(s) URL".into());
         }
-        let trimmed = |v: &Option<String>| {
+        let trimmed = |v: &Option<Text>| {
             v.as_deref()
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
@@ -159,15 +168,24 @@ fn parse_person(i: usize, p: PersonInput, errors: &mut Vec<FieldError>) -> Optio
             );
         }
         (url_ok && reachable).then_some(TeamsConversationRef {
-            service_url: t.service_url,
+            service_url: t.service_url.into_string(),
             conversation_id: conversation,
             user_id: user,
             tenant_id: tenant,
         })
     });
-    let time_zone = p.time_zone.unwrap_or_else(|| "UTC".into());
-    if time_zone.trim().is_empty() || time_zone.len() > 64 {
-        err("time_zone", "must be an IANA time zone name".into());
+    let time_zone = p
+        .time_zone
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("UTC")
+        .to_owned();
+    // The same check as the import's: a zone the senders cannot use is refused here.
+    if time_zone.len() > 64 || parse_time_zone(&time_zone).is_err() {
+        err(
+            "time_zone",
+            "must be an IANA time zone name, e.g. Europe/Paris".into(),
+        );
     }
     let first_name = required_text(
         errors,
@@ -187,7 +205,7 @@ fn parse_person(i: usize, p: PersonInput, errors: &mut Vec<FieldError>) -> Optio
         last_name: p.last_name.trim().to_owned(),
         phone,
         teams,
-        time_zone: time_zone.trim().to_owned(),
+        time_zone,
     })
 }
 

@@ -358,13 +358,21 @@ async fn import_ndjson(state: &AppState, body: Body) -> Result<ImportReport, Api
     let mut index: i64 = 0;
     let mut seen_bytes: u64 = 0;
     let mut take_line = |line: &[u8], reader: &mut Reader| {
-        let text = String::from_utf8_lossy(line);
-        if text.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
         let row = index;
         index += 1;
-        let parsed = match serde_json::from_str::<serde_json::Value>(&text) {
+        // Refused, not repaired: a name silently turned into U+FFFD is a wrong record.
+        let Ok(text) = std::str::from_utf8(line) else {
+            reader.take(Err(vec![RowError {
+                row,
+                field: None,
+                message: "the line is not valid UTF-8".into(),
+            }]));
+            return;
+        };
+        let parsed = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => person_from_json(row, &v),
             Err(e) => Err(vec![RowError {
                 row,

@@ -13,6 +13,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use pushfleet_domain::csv_records::{CsvRecords, NotCsv};
+use pushfleet_domain::Text;
 use pushfleet_queue::Topology;
 use pushfleet_store::SegmentUpload;
 use serde::{Deserialize, Serialize};
@@ -66,7 +67,8 @@ impl From<SegmentUpload> for UploadView {
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The file's name, as the admin picked it (shown back in the status).
-    pub filename: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub filename: Option<Text>,
 }
 
 /// Content types a CSV file arrives with (browsers on Windows call it an Excel file).

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use pushfleet_domain::bot_reply_text::{segment_reply, SegmentAction};
 use pushfleet_domain::segment_rows::{self, MemberRow, SegmentRowReader};
+use pushfleet_domain::Text;
 use pushfleet_store::{BatchReport, MemberSource, Segment, SegmentChange, SegmentReplies};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashSet;
@@ -31,16 +32,16 @@ pub const MAX_REPLY_CHARS: usize = 2000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSegment {
-    pub name: String,
+    pub name: Text,
     /// What the bot answers after the segment's Opt-in button; `{{segment}}` is replaced by
     /// the segment's name. Absent or null: a default that names the segment and says how to
     /// leave.
     #[serde(default)]
-    pub opt_in_reply: Option<String>,
+    pub opt_in_reply: Option<Text>,
     /// What the bot answers after the Opt-out button; absent or null: a default that names
     /// the segment and says how to join again.
     #[serde(default)]
-    pub opt_out_reply: Option<String>,
+    pub opt_out_reply: Option<Text>,
 }
 
 /// A change to a segment: fields left out stay as they are; a reply set to null goes back
@@ -49,18 +50,18 @@ pub struct CreateSegment {
 #[serde(deny_unknown_fields)]
 pub struct UpdateSegment {
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
-    pub opt_in_reply: Option<Option<String>>,
+    pub opt_in_reply: Option<Option<Text>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
-    pub opt_out_reply: Option<Option<String>>,
+    pub opt_out_reply: Option<Option<Text>>,
 }
 
 /// Tells a field given as null (`Some(None)`) from one left out (`None`, the default).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Text>>, D::Error> {
+    Option::<Text>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -144,9 +145,9 @@ pub struct SegmentPageQuery {
 #[serde(deny_unknown_fields)]
 pub struct AddMembers {
     #[serde(default)]
-    pub emails: Vec<String>,
+    pub emails: Vec<Text>,
     #[serde(default)]
-    pub external_ids: Vec<String>,
+    pub external_ids: Vec<Text>,
 }
 
 /// One row that added nobody.
@@ -381,7 +382,7 @@ fn json_rows(body: AddMembers) -> Vec<MemberRow> {
             });
             MemberRow {
                 row: i as i64 + 1,
-                value,
+                value: value.into_string(),
                 key,
             }
         })

@@ -21,7 +21,7 @@ use axum::Json;
 use pushfleet_domain::bot_reply_text::{
     segment_reply, SegmentAction, SUBSCRIBED_REPLY, UNKNOWN_USER_REPLY, UNSUBSCRIBED_REPLY,
 };
-use pushfleet_domain::{BotReplyJob, Channel};
+use pushfleet_domain::{BotReplyJob, Channel, Text};
 use pushfleet_queue::Topology;
 use pushfleet_store::OwedReply;
 use serde::{Deserialize, Serialize};
@@ -34,11 +34,11 @@ use uuid::Uuid;
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<Text>,
     /// The activity's id: a reply to a message activity names it as `replyToId`.
-    pub id: Option<String>,
-    pub service_url: Option<String>,
-    pub channel_id: Option<String>,
+    pub id: Option<Text>,
+    pub service_url: Option<Text>,
+    pub channel_id: Option<Text>,
     pub from: Option<ChannelAccount>,
     pub conversation: Option<ConversationAccount>,
     /// The submitted data of an Adaptive Card button.
@@ -49,13 +49,13 @@ pub struct Activity {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelAccount {
-    pub id: Option<String>,
-    pub aad_object_id: Option<String>,
+    pub id: Option<Text>,
+    pub aad_object_id: Option<Text>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ConversationAccount {
-    pub id: Option<String>,
+    pub id: Option<Text>,
 }
 
 /// The answer to a `message` activity (Action.Submit).
@@ -132,13 +132,15 @@ pub async fn teams_messages(
         code: "invalid_json",
         message: format!("not an activity: {e}"),
     })?;
-    if claims.service_url.is_none() || claims.service_url != activity.service_url {
+    if claims.service_url.is_none()
+        || claims.service_url.as_deref() != activity.service_url.as_deref()
+    {
         return Err(unauthorized(BotAuthError::Malformed(
             "the token's serviceurl is not the activity's serviceUrl",
         )));
     }
     if let (Some(endorsed), Some(channel)) = (&claims.endorsements, &activity.channel_id) {
-        if !endorsed.iter().any(|c| c == channel) {
+        if !endorsed.iter().any(|c| c.as_str() == channel.as_str()) {
             return Err(unauthorized(BotAuthError::Malformed(
                 "the signing key does not speak for this channel",
             )));
@@ -201,6 +203,7 @@ async fn handle(state: &AppState, activity: &Activity, invoke: bool) -> Result<H
         .into_iter()
         .flat_map(|f| [f.aad_object_id.clone(), f.id.clone()])
         .flatten()
+        .map(Text::into_string)
         .collect();
     let segment_action = match name {
         "segment_opt_in" => SegmentAction::OptIn,
@@ -279,9 +282,9 @@ fn reply_job(activity: &Activity, text: &str) -> Option<BotReplyJob> {
     let conversation_id = activity.conversation.as_ref().and_then(|c| c.id.clone());
     match (&activity.id, &activity.service_url, conversation_id) {
         (Some(activity_id), Some(service_url), Some(conversation_id)) => Some(BotReplyJob {
-            activity_id: activity_id.clone(),
-            service_url: service_url.clone(),
-            conversation_id,
+            activity_id: activity_id.to_string(),
+            service_url: service_url.to_string(),
+            conversation_id: conversation_id.into_string(),
             text: text.to_owned(),
             requested_at: chrono::Utc::now(),
         }),

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use pushfleet_domain::{check_json_text, Text};
 use pushfleet_domain::{TeamsFormat, Template, TemplateError};
 use pushfleet_store::{NewTemplate, StoredTemplate};
 use serde::{Deserialize, Serialize};
@@ -15,15 +16,15 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTemplate {
-    pub name: String,
+    pub name: Text,
     /// E-mail subject; may use placeholders.
     #[serde(default)]
-    pub subject: String,
+    pub subject: Text,
     /// Plain-text body, used by every channel. Placeholders: `{{first_name}}`,
     /// `{{last_name}}`, `{{full_name}}`, `{{email}}`, `{{phone}}`.
-    pub body: String,
+    pub body: Text,
     /// Optional HTML body for e-mail; placeholder values are HTML-escaped.
-    pub html: Option<String>,
+    pub html: Option<Text>,
     /// How Teams shows it: `message` (default), `idea`, `success`, `important` (styled cards
     /// around the body) or `adaptive_card` (then `card` is required).
     #[schema(value_type = Option<String>)]
@@ -63,6 +64,15 @@ impl From<StoredTemplate> for TemplateView {
     }
 }
 
+/// An e-mail subject line (RFC 5322 advises 78 characters a line; long ones fold).
+pub const MAX_SUBJECT_BYTES: usize = 2_000;
+/// The plain-text body: every channel's text.
+pub const MAX_BODY_BYTES: usize = 100_000;
+/// The HTML body of an e-mail.
+pub const MAX_HTML_BYTES: usize = 1_000_000;
+/// An Adaptive Card: a Teams message carries at most about 28 KB.
+pub const MAX_CARD_BYTES: usize = 28_000;
+
 fn template_error(e: TemplateError) -> FieldError {
     let field = match &e {
         TemplateError::UnknownPlaceholder { field, .. }
@@ -86,6 +96,37 @@ pub async fn create_template(
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
     let mut errors = Vec::new();
     let name = required_text(&mut errors, "name".into(), &body.name, 200);
+    // Bounds that no provider exceeds anyway (Teams: 28 KB a message; SMS: 1,600
+    // characters; mail relays refuse messages past a few MB), so a stored template always
+    // fits what it will be sent through.
+    for (field, value, max) in [
+        ("subject", Some(&body.subject), MAX_SUBJECT_BYTES),
+        ("body", Some(&body.body), MAX_BODY_BYTES),
+        ("html", body.html.as_ref(), MAX_HTML_BYTES),
+    ] {
+        if value.is_some_and(|v| v.len() > max) {
+            errors.push(FieldError {
+                field: field.into(),
+                message: format!("must be at most {max} bytes"),
+            });
+        }
+    }
+    if let Some(card) = &body.card {
+        if let Err((path, e)) = check_json_text(card) {
+            errors.push(FieldError {
+                field: format!("card.{path}"),
+                message: e.to_string(),
+            });
+        }
+        if card.to_string().len() > MAX_CARD_BYTES {
+            errors.push(FieldError {
+                field: "card".into(),
+                message: format!("must be at most {MAX_CARD_BYTES} bytes as JSON"),
+            });
+        }
+    }
+    ApiError::check(errors)?;
+    let mut errors = Vec::new();
     let teams_format = body.teams_format.unwrap_or_default();
     if let Err(e) = Template::parse(&body.subject, &body.body, body.html.as_deref())
         .and_then(|t| t.with_teams(teams_format, body.card.as_ref()))
@@ -97,9 +138,9 @@ pub async fn create_template(
         .store
         .create_template(&NewTemplate {
             name,
-            subject: body.subject,
-            body: body.body,
-            html: body.html,
+            subject: body.subject.into_string(),
+            body: body.body.into_string(),
+            html: body.html.map(Text::into_string),
             teams_format,
             card: body.card,
         })

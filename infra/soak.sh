@@ -88,7 +88,7 @@ for spec in "${tests[@]}"; do
     per_run=$(((SECONDS - start) / runs))
     dups="-"
     ((reported)) && dups="$dup_total / $dup_max"
-    echo "| $target::$name | $runs | $failed | $over | $dups | $bound | ${per_run}s |"
+    echo "| ${pkg#pushfleet-}: $target::$name | $runs | $failed | $over | $dups | $bound | ${per_run}s |"
     ((failed > 0)) && bad=1
 done
 exit "$bad"

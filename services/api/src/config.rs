@@ -24,6 +24,12 @@ pub struct ApiConfig {
     pub bot_auth: BotAuthConfig,
     /// `PEOPLE_IMPORT_MAX_BYTES`: the largest streamed people import (CSV, NDJSON).
     pub import_max_bytes: u64,
+    /// `IMPORT_CONCURRENCY` (default 2): people imports running at once on this replica;
+    /// each holds two database connections while it writes. One more gets 503.
+    pub import_concurrency: usize,
+    /// `API_BODY_READ_TIMEOUT_MS` (default 30,000): the longest a request body may go without
+    /// sending a byte before the request is cut off.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// The Bot Framework's JWTs on incoming activities.
@@ -65,6 +71,11 @@ impl ApiConfig {
             unsubscribe_secret: unsubscribe_secret(),
             bot_auth: BotAuthConfig::from_env(),
             import_max_bytes: env_or("PEOPLE_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)?,
+            import_concurrency: env_or("IMPORT_CONCURRENCY", 2)?,
+            body_read_timeout: pushfleet_config::env_duration_ms(
+                "API_BODY_READ_TIMEOUT_MS",
+                std::time::Duration::from_secs(30),
+            )?,
         })
     }
 }

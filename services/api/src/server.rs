@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -97,6 +98,9 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        // A body that sends nothing for this long is cut off: a stalled client holds a
+        // socket, never a worker for good.
+        .layer(RequestBodyTimeoutLayer::new(cfg.body_read_timeout))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState {
             store,
@@ -105,6 +109,7 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
             bot_auth: Arc::new(BotTokenVerifier::new(cfg.bot_auth.clone())),
             import_max_bytes: cfg.import_max_bytes,
             json_import_max_bytes: cfg.max_body_bytes,
+            import_slots: Arc::new(tokio::sync::Semaphore::new(cfg.import_concurrency.max(1))),
         })
 }
 

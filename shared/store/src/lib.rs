@@ -87,15 +87,27 @@ impl Store {
 }
 
 impl Store {
-    /// A `/readyz` check for this store.
+    /// A `/readyz` check for this store. It asks the database on a connection of its own
+    /// (opened on first use), not from the request pool: readiness says whether Postgres
+    /// answers, not whether this replica's requests happen to hold every pooled connection
+    /// (a busy pool answered 503 and took the replica out of service, making it worse).
     pub fn readiness_check(
         &self,
     ) -> impl Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static
     {
-        let store = self.clone();
+        let probe = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with((*self.pool.connect_options()).clone());
         move || {
-            let store = store.clone();
-            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+            let probe = probe.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT 1")
+                    .execute(&probe)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
         }
     }
 }

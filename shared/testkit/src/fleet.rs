@@ -105,6 +105,10 @@ pub struct TestApp {
     pub sender_tuning: SenderTuning,
     /// `PEOPLE_IMPORT_MAX_BYTES` of the api, applied when it (re)starts.
     pub import_max_bytes: u64,
+    /// `IMPORT_CONCURRENCY` of the api, applied when it (re)starts.
+    pub import_concurrency: usize,
+    /// `API_BODY_READ_TIMEOUT_MS` of the api, applied when it (re)starts.
+    pub body_read_timeout: Duration,
     /// `SEND_JOBS_PER_MESSAGE` of the evaluator and the scheduler started after it is changed.
     pub send_jobs_per_message: usize,
     sim_shutdown: CancellationToken,
@@ -151,6 +155,8 @@ impl TestApp {
             http: reqwest::Client::new(),
             sender_tuning: SenderTuning::default(),
             import_max_bytes: 64 * 1024 * 1024,
+            import_concurrency: 2,
+            body_read_timeout: Duration::from_secs(30),
             send_jobs_per_message: SEND_JOBS_PER_MESSAGE,
             sim_shutdown,
             running: HashMap::new(),
@@ -185,6 +191,8 @@ impl TestApp {
                 issuer: BotAuthConfig::DEFAULT_ISSUER.into(),
             },
             import_max_bytes: self.import_max_bytes,
+            import_concurrency: self.import_concurrency,
+            body_read_timeout: self.body_read_timeout,
         };
         let shutdown = CancellationToken::new();
         let running = pushfleet_api::serve_on(listener, cfg, shutdown.clone())

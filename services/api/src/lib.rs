@@ -15,5 +15,5 @@ mod server;
 
 pub use api_error::ApiError;
 pub use config::{ApiConfig, BotAuthConfig};
-pub use openapi::ApiDoc;
+pub use openapi::{document as openapi_document, ApiDoc};
 pub use server::{migrate, router, serve, serve_on, RunningApi};

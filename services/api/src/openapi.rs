@@ -1,48 +1,19 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
 use crate::routes::{
     audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
-    teams_messages, templates, twilio_inbound, twilio_status, unsubscribe,
+    teams_messages, templates, twilio_inbound, twilio_status,
 };
-use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
-/// The OpenAPI document served at `/openapi.json`.
-#[derive(OpenApi)]
+/// The document's frame: its title and the shared schemas. Its paths come from the router
+/// (`server::routes`), so the list of operations is kept in one place; `document()` is the
+/// whole of it, as served at `/openapi.json` and printed by `pushfleet-api openapi`.
+#[derive(utoipa::OpenApi)]
 #[openapi(
     info(
         title = "pushfleet API",
         description = "Targeted messaging over e-mail, Teams and SMS."
-    ),
-    paths(
-        people::create_people,
-        people::get_person,
-        people::deactivate_person,
-        people_import::import_people,
-        audiences::create_audience,
-        audiences::get_audience,
-        audiences::preview_criteria,
-        audiences::preview_audience,
-        audiences::freeze_audience,
-        audiences::get_snapshot,
-        templates::create_template,
-        templates::get_template,
-        campaigns::create_campaign,
-        campaigns::get_campaign,
-        dead_letters::list_dead_letters,
-        dead_letters::replay_dead_letters,
-        twilio_status::twilio_status_callback,
-        segments::create_segment,
-        segments::list_segments,
-        segments::get_segment,
-        segments::update_segment,
-        segments::add_members,
-        segments::members_csv,
-        segment_uploads::upload_csv,
-        segment_uploads::get_upload,
-        segment_uploads::upload_errors_csv,
-        twilio_inbound::twilio_inbound,
-        teams_messages::teams_messages,
-        unsubscribe::unsubscribe_page,
-        unsubscribe::unsubscribe_one_click,
     ),
     components(schemas(
         ErrorBody,
@@ -92,3 +63,83 @@ use utoipa::OpenApi;
     ))
 )]
 pub struct ApiDoc;
+
+/// The whole OpenAPI document, without a server.
+pub fn document() -> OpenApi {
+    let (_, doc) = crate::server::routes(0).split_for_parts();
+    complete(doc)
+}
+
+/// Adds the answers every operation of a kind can give, so that no operation forgets one:
+/// a body that is not JSON or too large or of the wrong type, a path id that is not one, a
+/// query that does not parse, and a missing resource.
+pub fn complete(mut doc: OpenApi) -> OpenApi {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let has_path_params = path.contains('{');
+        for op in operations(item) {
+            let has_body = op.request_body.is_some();
+            let has_query = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+            });
+            if has_body {
+                answer(
+                    op,
+                    400,
+                    "The body is not well-formed (or not JSON), or could not be read",
+                );
+                answer(
+                    op,
+                    408,
+                    "The body stalled longer than the server's read timeout",
+                );
+                answer(op, 413, "The body is larger than the server accepts");
+                answer(
+                    op,
+                    415,
+                    "The body's content type is not one this operation reads",
+                );
+                answer(op, 422, "The body is well-formed but a value is invalid");
+            }
+            if has_path_params {
+                answer(op, 400, "A path parameter is malformed");
+                answer(op, 404, "No such resource");
+            }
+            if has_query {
+                answer(op, 400, "A query parameter is malformed");
+                answer(op, 422, "A query parameter is out of range");
+            }
+        }
+    }
+    doc
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Documents `status` with an `ErrorBody`, unless the operation documents it already.
+fn answer(op: &mut Operation, status: u16, description: &str) {
+    let key = status.to_string();
+    if op.responses.responses.contains_key(&key) {
+        return;
+    }
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    op.responses.responses.insert(key, RefOr::T(response));
+}

@@ -8,7 +8,7 @@ use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use pushfleet_store::Store;
 use pushfleet_telemetry::{serve_admin, Readiness};
@@ -20,6 +20,47 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every operation of the API. The OpenAPI document is generated from this list (each
+/// handler's `#[utoipa::path]`), so a route cannot be served without being documented.
+pub fn routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(people::create_people))
+        .routes(routes!(people_import::import_people))
+        .routes(routes!(people::get_person, people::deactivate_person))
+        .routes(routes!(audiences::create_audience))
+        .routes(routes!(audiences::preview_criteria))
+        .routes(routes!(audiences::get_audience))
+        .routes(routes!(audiences::preview_audience))
+        .routes(routes!(audiences::freeze_audience))
+        .routes(routes!(audiences::get_snapshot))
+        .routes(routes!(templates::create_template))
+        .routes(routes!(templates::get_template))
+        .routes(routes!(campaigns::create_campaign))
+        .routes(routes!(campaigns::get_campaign))
+        .routes(routes!(dead_letters::list_dead_letters))
+        .routes(routes!(dead_letters::replay_dead_letters))
+        .routes(routes!(twilio_status::twilio_status_callback))
+        .routes(routes!(segments::create_segment, segments::list_segments))
+        .routes(routes!(segments::get_segment, segments::update_segment))
+        .routes(routes!(segments::add_members))
+        .routes(routes!(segments::members_csv))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(segment_uploads::upload_csv))
+                .layer(DefaultBodyLimit::max(segment_upload_max_bytes)),
+        )
+        .routes(routes!(segment_uploads::get_upload))
+        .routes(routes!(segment_uploads::upload_errors_csv))
+        .routes(routes!(twilio_inbound::twilio_inbound))
+        .routes(routes!(teams_messages::teams_messages))
+        .routes(routes!(
+            unsubscribe::unsubscribe_page,
+            unsubscribe::unsubscribe_one_click
+        ))
+}
 
 /// The API's routes over a store.
 pub fn router(store: Store, cfg: &ApiConfig) -> Router {
@@ -27,68 +68,16 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
         public_url: cfg.public_url.clone(),
         auth_token: cfg.twilio_auth_token.clone(),
     });
-    Router::new()
-        .route("/v1/people", post(people::create_people))
-        .route("/v1/people/import", post(people_import::import_people))
+    let (router, doc) = routes(cfg.segment_upload_max_bytes).split_for_parts();
+    let doc = Arc::new(crate::openapi::complete(doc));
+    router
         .route(
-            "/v1/people/{id}",
-            get(people::get_person).delete(people::deactivate_person),
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc) }
+            }),
         )
-        .route("/v1/audiences", post(audiences::create_audience))
-        .route("/v1/audiences/preview", post(audiences::preview_criteria))
-        .route("/v1/audiences/{id}", get(audiences::get_audience))
-        .route(
-            "/v1/audiences/{id}/preview",
-            get(audiences::preview_audience),
-        )
-        .route(
-            "/v1/audiences/{id}/snapshots",
-            post(audiences::freeze_audience),
-        )
-        .route("/v1/snapshots/{id}", get(audiences::get_snapshot))
-        .route("/v1/templates", post(templates::create_template))
-        .route("/v1/templates/{id}", get(templates::get_template))
-        .route("/v1/campaigns", post(campaigns::create_campaign))
-        .route("/v1/campaigns/{id}", get(campaigns::get_campaign))
-        .route("/v1/dead-letters", get(dead_letters::list_dead_letters))
-        .route(
-            "/v1/dead-letters/replay",
-            post(dead_letters::replay_dead_letters),
-        )
-        .route(
-            "/v1/webhooks/twilio/status",
-            post(twilio_status::twilio_status_callback),
-        )
-        .route(
-            "/v1/segments",
-            post(segments::create_segment).get(segments::list_segments),
-        )
-        .route(
-            "/v1/segments/{id}",
-            get(segments::get_segment).patch(segments::update_segment),
-        )
-        .route("/v1/segments/{id}/members", post(segments::add_members))
-        .route("/v1/segments/{id}/members.csv", get(segments::members_csv))
-        .route(
-            "/v1/segments/{id}/uploads",
-            post(segment_uploads::upload_csv)
-                .layer(DefaultBodyLimit::max(cfg.segment_upload_max_bytes)),
-        )
-        .route(
-            "/v1/segments/{id}/uploads/{upload_id}",
-            get(segment_uploads::get_upload),
-        )
-        .route(
-            "/v1/segments/{id}/uploads/{upload_id}/errors.csv",
-            get(segment_uploads::upload_errors_csv),
-        )
-        .route("/v1/twilio/inbound", post(twilio_inbound::twilio_inbound))
-        .route("/v1/teams/messages", post(teams_messages::teams_messages))
-        .route(
-            "/u/{token}",
-            get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_one_click),
-        )
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::Status {

@@ -71,6 +71,7 @@ pub struct PreviewRequest {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// People per page, 1 to 500 (default 50).
     pub limit: Option<i64>,
@@ -253,7 +254,7 @@ pub async fn create_audience(
     Ok((StatusCode::CREATED, Json(audience.into())))
 }
 
-#[utoipa::path(get, path = "/v1/audiences/{id}",
+#[utoipa::path(get, path = "/v1/audiences/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = AudienceView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn get_audience(
@@ -282,7 +283,7 @@ pub async fn preview_criteria(
 }
 
 /// Who a saved audience reaches now.
-#[utoipa::path(get, path = "/v1/audiences/{id}/preview", params(PageQuery),
+#[utoipa::path(get, path = "/v1/audiences/{id}/preview", params(("id" = Uuid, Path, description = "The resource's id"), PageQuery),
     responses((status = 200, body = PreviewView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state, query))]
 pub async fn preview_audience(
@@ -313,7 +314,7 @@ pub async fn preview_audience(
 }
 
 /// Evaluates the audience now and freezes who it reaches.
-#[utoipa::path(post, path = "/v1/audiences/{id}/snapshots",
+#[utoipa::path(post, path = "/v1/audiences/{id}/snapshots", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 201, body = SnapshotView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn freeze_audience(
@@ -324,7 +325,7 @@ pub async fn freeze_audience(
     Ok((StatusCode::CREATED, Json(snapshot.into())))
 }
 
-#[utoipa::path(get, path = "/v1/snapshots/{id}", params(PageQuery),
+#[utoipa::path(get, path = "/v1/snapshots/{id}", params(("id" = Uuid, Path, description = "The resource's id"), PageQuery),
     responses((status = 200, body = SnapshotView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state, query))]
 pub async fn get_snapshot(

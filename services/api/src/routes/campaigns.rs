@@ -219,7 +219,7 @@ pub async fn create_campaign(
 
 /// A campaign with its progress: delivery counts per state and per channel, and per
 /// provider-reported status per channel.
-#[utoipa::path(get, path = "/v1/campaigns/{id}",
+#[utoipa::path(get, path = "/v1/campaigns/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn get_campaign(

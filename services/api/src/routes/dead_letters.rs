@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     /// Only this campaign's dead letters.
     pub campaign_id: Option<Uuid>,

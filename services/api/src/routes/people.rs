@@ -246,7 +246,7 @@ pub async fn create_people(
     Ok((StatusCode::CREATED, Json(CreatedPeople { ids })))
 }
 
-#[utoipa::path(get, path = "/v1/people/{id}",
+#[utoipa::path(get, path = "/v1/people/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn get_person(
@@ -258,7 +258,7 @@ pub async fn get_person(
 
 /// Deactivates a person (their history stays; they leave every audience and segment
 /// evaluation, and their unsent deliveries are skipped). Import `active: true` to undo.
-#[utoipa::path(delete, path = "/v1/people/{id}",
+#[utoipa::path(delete, path = "/v1/people/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn deactivate_person(

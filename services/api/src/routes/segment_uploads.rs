@@ -82,7 +82,7 @@ const CSV_TYPES: [&str; 5] = [
 
 /// Uploads a CSV of e-mails and/or external ids (the file is the request body). Answers at
 /// once with the upload in `processing`; a worker adds the members.
-#[utoipa::path(post, path = "/v1/segments/{id}/uploads", params(UploadQuery),
+#[utoipa::path(post, path = "/v1/segments/{id}/uploads", params(("id" = Uuid, Path, description = "The resource's id"), UploadQuery),
     request_body(content = String, content_type = "text/csv",
                  description = "One column of e-mails and/or external ids; header optional"),
     responses((status = 202, body = UploadView),
@@ -153,7 +153,7 @@ fn check_csv_text(body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[utoipa::path(get, path = "/v1/segments/{id}/uploads/{upload_id}",
+#[utoipa::path(get, path = "/v1/segments/{id}/uploads/{upload_id}", params(("id" = Uuid, Path, description = "The resource's id"), ("upload_id" = Uuid, Path, description = "The upload's id")),
     responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn get_upload(
@@ -166,7 +166,7 @@ pub async fn get_upload(
 }
 
 /// The rows that added nobody, as CSV: row (the file's line), value, reason.
-#[utoipa::path(get, path = "/v1/segments/{id}/uploads/{upload_id}/errors.csv",
+#[utoipa::path(get, path = "/v1/segments/{id}/uploads/{upload_id}/errors.csv", params(("id" = Uuid, Path, description = "The resource's id"), ("upload_id" = Uuid, Path, description = "The upload's id")),
     responses((status = 200, content_type = "text/csv", description = "row,value,reason"),
               (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]

@@ -191,7 +191,7 @@ pub async fn create_segment(
 }
 
 /// Renames a segment or changes the bot's replies after its buttons.
-#[utoipa::path(patch, path = "/v1/segments/{id}", request_body = UpdateSegment,
+#[utoipa::path(patch, path = "/v1/segments/{id}", params(("id" = Uuid, Path, description = "The resource's id")), request_body = UpdateSegment,
     responses((status = 200, body = SegmentView), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip(state, body))]
@@ -252,7 +252,7 @@ pub async fn list_segments(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/segments/{id}",
+#[utoipa::path(get, path = "/v1/segments/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn get_segment(
@@ -269,7 +269,7 @@ pub async fn get_segment(
 
 /// Adds members: e-mails pasted one per line (`text/plain`), or JSON lists of e-mails and
 /// external ids. Answers with a report per row; valid rows are added whatever the others.
-#[utoipa::path(post, path = "/v1/segments/{id}/members",
+#[utoipa::path(post, path = "/v1/segments/{id}/members", params(("id" = Uuid, Path, description = "The resource's id")),
     request_body(description = "JSON lists, or `text/plain`: one e-mail or external id per line",
                  content((AddMembers = "application/json"), (String = "text/plain"))),
     responses((status = 200, body = AddMembersReport), (status = 400, body = ErrorBody),
@@ -390,7 +390,7 @@ fn json_rows(body: AddMembers) -> Vec<MemberRow> {
 }
 
 /// The members as CSV: name, e-mail.
-#[utoipa::path(get, path = "/v1/segments/{id}/members.csv",
+#[utoipa::path(get, path = "/v1/segments/{id}/members.csv", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, content_type = "text/csv", description = "name,email per member"),
               (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]

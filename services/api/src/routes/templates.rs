@@ -148,7 +148,7 @@ pub async fn create_template(
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
 
-#[utoipa::path(get, path = "/v1/templates/{id}",
+#[utoipa::path(get, path = "/v1/templates/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip(state))]
 pub async fn get_template(

@@ -40,7 +40,7 @@ const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;
                           padding:0 1rem}button{font-size:1rem;padding:.6rem 1.2rem}";
 
 /// A page asking to confirm; nothing is changed by a GET.
-#[utoipa::path(get, path = "/u/{token}",
+#[utoipa::path(get, path = "/u/{token}", params(("token" = String, Path, description = "The unsubscribe token from the e-mail's link")),
     responses((status = 200, content_type = "text/html", description = "confirmation page"),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
@@ -72,7 +72,7 @@ pub async fn unsubscribe_page(
 }
 
 /// One-click unsubscribe: the delivery's person gets no more e-mail. Idempotent.
-#[utoipa::path(post, path = "/u/{token}",
+#[utoipa::path(post, path = "/u/{token}", params(("token" = String, Path, description = "The unsubscribe token from the e-mail's link")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
                  description = "List-Unsubscribe=One-Click"),
     responses((status = 200, content_type = "text/html", description = "unsubscribed"),

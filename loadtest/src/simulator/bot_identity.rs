@@ -88,11 +88,16 @@ pub(crate) async fn openid_metadata(headers: HeaderMap) -> Json<Value> {
     }))
 }
 
+/// The JWKS document: the public half of the signing key (for tests serving it themselves).
+pub fn bot_jwks() -> anyhow::Result<Value> {
+    Ok(json!({ "keys": [public_jwk()?] }))
+}
+
 /// `GET /v1/.well-known/keys`: the public half of the signing key.
 pub(crate) async fn jwks() -> axum::response::Response {
     use axum::response::IntoResponse;
-    match public_jwk() {
-        Ok(key) => Json(json!({ "keys": [key] })).into_response(),
+    match bot_jwks() {
+        Ok(keys) => Json(keys).into_response(),
         Err(e) => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("{e:#}"),

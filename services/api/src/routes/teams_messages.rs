@@ -122,10 +122,9 @@ pub async fn teams_messages(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let now = chrono::Utc::now().timestamp();
     let claims = state
         .bot_auth
-        .verify(authorization, now)
+        .verify(authorization)
         .await
         .map_err(unauthorized)?;
     let activity: Activity = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {

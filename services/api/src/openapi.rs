@@ -3,7 +3,8 @@ use crate::routes::{
     audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
     teams_messages, templates, twilio_inbound, twilio_status,
 };
-use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 /// The document's frame: its title and the shared schemas. Its paths come from the router
@@ -75,6 +76,11 @@ pub fn document() -> OpenApi {
 /// query that does not parse, and a missing resource.
 pub fn complete(mut doc: OpenApi) -> OpenApi {
     for (path, item) in doc.paths.paths.iter_mut() {
+        if let Some(post) = item.post.as_mut() {
+            if crate::idempotency::applies_to(&axum::http::Method::POST, path) {
+                takes_idempotency_key(post);
+            }
+        }
         let has_path_params = path.contains('{');
         for op in operations(item) {
             let has_body = op.request_body.is_some();
@@ -142,4 +148,42 @@ fn answer(op: &mut Operation, status: u16, description: &str) {
         )
         .build();
     op.responses.responses.insert(key, RefOr::T(response));
+}
+
+/// Documents the optional `Idempotency-Key` header and the answers it brings.
+fn takes_idempotency_key(op: &mut Operation) {
+    let header = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Any unique string (a UUID) of 1 to 255 visible ASCII characters: a retry with the \
+             same key and request gets the first answer (with `Idempotent-Replayed: true`) \
+             and creates nothing again. Kept for 24 hours.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(header);
+    answer(op, 400, "A malformed body or Idempotency-Key");
+    answer(
+        op,
+        408,
+        "The body stalled longer than the server's read timeout",
+    );
+    answer(
+        op,
+        409,
+        "A request with this Idempotency-Key is still running",
+    );
+    answer(op, 413, "The body is larger than the server accepts");
+    answer(
+        op,
+        422,
+        "Invalid values, or an Idempotency-Key used for another request",
+    );
 }

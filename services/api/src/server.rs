@@ -8,6 +8,7 @@ use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use pushfleet_store::Store;
@@ -68,6 +69,16 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
         public_url: cfg.public_url.clone(),
         auth_token: cfg.twilio_auth_token.clone(),
     });
+    let state = AppState {
+        store,
+        twilio,
+        unsubscribe_secret: cfg.unsubscribe_secret.clone(),
+        bot_auth: Arc::new(BotTokenVerifier::new(cfg.bot_auth.clone())),
+        import_max_bytes: cfg.import_max_bytes,
+        json_import_max_bytes: cfg.max_body_bytes,
+        segment_upload_max_bytes: cfg.segment_upload_max_bytes,
+        import_slots: Arc::new(tokio::sync::Semaphore::new(cfg.import_concurrency.max(1))),
+    };
     let (router, doc) = routes(cfg.segment_upload_max_bytes).split_for_parts();
     let doc = Arc::new(crate::openapi::complete(doc));
     router
@@ -86,20 +97,16 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
                 message: "method not allowed on this route".into(),
             }
         })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::idempotency,
+        ))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         // A body that sends nothing for this long is cut off: a stalled client holds a
         // socket, never a worker for good.
         .layer(RequestBodyTimeoutLayer::new(cfg.body_read_timeout))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState {
-            store,
-            twilio,
-            unsubscribe_secret: cfg.unsubscribe_secret.clone(),
-            bot_auth: Arc::new(BotTokenVerifier::new(cfg.bot_auth.clone())),
-            import_max_bytes: cfg.import_max_bytes,
-            json_import_max_bytes: cfg.max_body_bytes,
-            import_slots: Arc::new(tokio::sync::Semaphore::new(cfg.import_concurrency.max(1))),
-        })
+        .with_state(state)
 }
 
 /// A started API: where it listens, and the task to await for its end.
@@ -135,7 +142,8 @@ pub async fn serve_on(
         .await
         .context("binding the admin port")?;
     let addr = listener.local_addr()?;
-    let app = router(store, &cfg);
+    let app = router(store.clone(), &cfg);
+    tokio::spawn(forget_expired_idempotency_keys(store, shutdown.clone()));
     tracing::info!(%addr, public_url = %cfg.public_url, "api listening");
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -153,6 +161,23 @@ pub async fn serve_on(
         admin_addr,
         task,
     })
+}
+
+/// Deletes idempotency keys past their lifetime, every ten minutes until shutdown. Every
+/// replica does it; the deletes are idempotent and cheap (an index on `created_at`).
+async fn forget_expired_idempotency_keys(store: Store, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.delete_expired_idempotency_keys().await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired idempotency keys deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting expired idempotency keys failed"),
+        }
+    }
 }
 
 /// Applies the schema migrations: the explicit `api migrate` step of a release.

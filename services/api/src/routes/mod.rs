@@ -29,6 +29,8 @@ pub struct AppState {
     pub import_max_bytes: u64,
     /// Largest people import sent as one JSON document.
     pub json_import_max_bytes: usize,
+    /// Largest segment CSV upload (`SEGMENT_UPLOAD_MAX_BYTES`).
+    pub segment_upload_max_bytes: usize,
     /// `IMPORT_CONCURRENCY` permits: imports running at once on this replica.
     pub import_slots: Arc<tokio::sync::Semaphore>,
 }

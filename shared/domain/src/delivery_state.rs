@@ -9,7 +9,7 @@ use std::str::FromStr;
 /// (permanent provider error, or nothing to send to), `Dead` (attempts exhausted,
 /// parked in the dead-letter queue) and `Skipped` (not sent on purpose: the person opted
 /// out of the channel or was deactivated) are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     Pending,

@@ -63,7 +63,7 @@ impl Placeholder {
 
 /// How a Teams message looks (seed 001): plain text, one of three styled cards, or a card
 /// of the admin's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TeamsFormat {
     #[default]

@@ -21,7 +21,7 @@ pub struct NewCampaign {
 
 /// Where a campaign stands. `Completed` is derived: deliveries written and none of them
 /// still pending or retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignStatus {
     Scheduled,

@@ -16,7 +16,8 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 /// `segment_uploads.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum UploadStatus {
     Processing,
     Completed,

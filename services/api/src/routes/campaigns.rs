@@ -21,7 +21,6 @@ pub struct CreateCampaign {
     pub audience_id: Uuid,
     pub template_id: Uuid,
     /// One or more of `email`, `teams`, `sms`.
-    #[schema(value_type = Vec<String>)]
     pub channels: Vec<Channel>,
     /// When to start; now when absent.
     pub start_at: Option<Timestamp>,
@@ -121,10 +120,9 @@ pub struct CampaignView {
     pub name: String,
     pub audience_id: Uuid,
     pub template_id: Uuid,
+    #[schema(value_type = Vec<Channel>)]
     pub channels: Vec<String>,
     pub start_at: DateTime<Utc>,
-    /// scheduled, evaluating, sending or completed.
-    #[schema(value_type = String)]
     pub status: CampaignStatus,
     pub created_at: DateTime<Utc>,
     pub evaluated_at: Option<DateTime<Utc>>,

@@ -30,6 +30,7 @@ pub struct DeadLetterView {
     pub delivery_id: i64,
     pub campaign_id: Uuid,
     pub person_id: Uuid,
+    #[schema(value_type = pushfleet_domain::Channel)]
     pub channel: String,
     pub attempts: i32,
     /// The provider's last answer: why the delivery was given up.

@@ -27,6 +27,7 @@ pub struct UploadView {
     pub segment_id: Uuid,
     pub filename: Option<String>,
     /// processing, completed, completed_with_errors, or failed (the file was unreadable).
+    #[schema(value_type = pushfleet_store::UploadStatus)]
     pub status: String,
     /// Rows read (header and blank lines not counted).
     pub total: i32,

@@ -27,7 +27,6 @@ pub struct CreateTemplate {
     pub html: Option<Text>,
     /// How Teams shows it: `message` (default), `idea`, `success`, `important` (styled cards
     /// around the body) or `adaptive_card` (then `card` is required).
-    #[schema(value_type = Option<String>)]
     pub teams_format: Option<TeamsFormat>,
     /// An Adaptive Card (`"type": "AdaptiveCard"`); its string values may use placeholders.
     #[schema(value_type = Option<Object>)]
@@ -41,7 +40,6 @@ pub struct TemplateView {
     pub subject: String,
     pub body: String,
     pub html: Option<String>,
-    #[schema(value_type = String)]
     pub teams_format: TeamsFormat,
     #[schema(value_type = Option<Object>)]
     pub card: Option<serde_json::Value>,

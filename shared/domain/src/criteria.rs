@@ -29,6 +29,12 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_CRITERIA: usize = 200;
 pub const MAX_LIST_VALUES: usize = 1_000;
 pub const MAX_VALUE_LEN: usize = 500;
+/// JSON values in one criteria document, at most (200 criteria with their lists of values
+/// fit); a larger document is refused while it is parsed.
+pub const MAX_JSON_VALUES: usize = 50_000;
+
+/// Criteria as they arrive, bounded while parsed.
+pub type CriteriaJson = crate::BoundedJson<MAX_JSON_VALUES>;
 
 /// A tree of criteria.
 #[derive(Debug, Clone, PartialEq)]

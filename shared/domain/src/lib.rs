@@ -4,6 +4,7 @@
 //! these newtypes once, at the edge; code behind the edge can then rely on them being valid.
 
 pub mod bot_reply_text;
+mod bounded_json;
 mod channel;
 pub mod criteria;
 pub mod csv_records;
@@ -23,6 +24,7 @@ mod template;
 pub mod twilio_signature;
 pub mod unsubscribe_token;
 
+pub use bounded_json::BoundedJson;
 pub use channel::{Channel, UnknownChannel};
 pub use delivery_state::DeliveryState;
 pub use email_address::{EmailAddress, InvalidEmail};

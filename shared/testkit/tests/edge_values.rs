@@ -171,4 +171,15 @@ async fn templates_and_criteria_are_bounded() {
         .await;
     assert_refused(status, &body, "criteria", "at most 200 criteria");
     assert!(body.to_string().len() < 1_000, "a short answer: {body}");
+
+    // Past the document's bound, the parse itself stops (memory bounded by the bound, not
+    // by the body): 60,000 values where 50,000 are allowed.
+    let values = vec![json!(1); 60_000];
+    let (status, body) = app
+        .post(
+            "/v1/audiences/preview",
+            &json!({"criteria": {"any": values}}),
+        )
+        .await;
+    assert_refused(status, &body, "criteria", "too many values");
 }

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
-use pushfleet_domain::criteria::Criteria;
+use pushfleet_domain::criteria::{Criteria, CriteriaJson};
 use pushfleet_domain::Text;
 use pushfleet_store::{Audience, AudienceMember, Preview, Snapshot};
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ pub struct CreateAudience {
     /// "value": "Marketing"}, {"property": "joining_date", "op": "within_last", "value":
     /// {"months": 6}}]}, {"property": "roles", "op": "has_role", "value": "trainer"}]}`.
     #[schema(value_type = Object)]
-    pub criteria: Option<serde_json::Value>,
+    pub criteria: Option<CriteriaJson>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,7 +63,7 @@ impl From<Audience> for AudienceView {
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     #[schema(value_type = Object)]
-    pub criteria: serde_json::Value,
+    pub criteria: CriteriaJson,
     /// People per page, 1 to 500 (default 50).
     pub limit: Option<i64>,
     /// The last id of the previous page.
@@ -238,7 +238,7 @@ pub async fn create_audience(
             state.store.create_audience(&name, &ids).await?
         }
         (None, Some(value)) => {
-            let criteria = checked_criteria(&state, &value).await?;
+            let criteria = checked_criteria(&state, &value.0).await?;
             state
                 .store
                 .create_dynamic_audience(&name, &criteria)
@@ -273,7 +273,7 @@ pub async fn preview_criteria(
     ApiJson(body): ApiJson<PreviewRequest>,
 ) -> Result<Json<PreviewView>, ApiError> {
     let limit = page_limit(body.limit)?;
-    let criteria = checked_criteria(&state, &body.criteria).await?;
+    let criteria = checked_criteria(&state, &body.criteria.0).await?;
     let as_of = today();
     let preview = state
         .store

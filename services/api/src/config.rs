@@ -27,8 +27,8 @@ pub struct ApiConfig {
     /// `IMPORT_CONCURRENCY` (default 2): people imports running at once on this replica;
     /// each holds two database connections while it writes. One more gets 503.
     pub import_concurrency: usize,
-    /// `API_BODY_READ_TIMEOUT_MS` (default 30,000): the longest a request body may go without
-    /// sending a byte before the request is cut off.
+    /// `API_BODY_READ_TIMEOUT_MS` (default 30,000): the longest a request's head may take to
+    /// arrive, and its body may go without sending a byte, before the request is cut off.
     pub body_read_timeout: std::time::Duration,
 }
 

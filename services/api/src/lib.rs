@@ -8,6 +8,7 @@ mod bot_auth;
 mod config;
 mod csv_response;
 mod extract;
+mod http_server;
 pub mod idempotency;
 mod openapi;
 mod people_rows;

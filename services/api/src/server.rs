@@ -143,15 +143,11 @@ pub async fn serve_on(
         .context("binding the admin port")?;
     let addr = listener.local_addr()?;
     let app = router(store.clone(), &cfg);
+    let header_read_timeout = cfg.body_read_timeout;
     tokio::spawn(forget_expired_idempotency_keys(store, shutdown.clone()));
     tracing::info!(%addr, public_url = %cfg.public_url, "api listening");
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "api server failed");
-        }
+        crate::http_server::serve(listener, app, header_read_timeout, shutdown).await;
         admin_shutdown.cancel();
         let _ = admin.await;
         tracing::info!("api stopped cleanly");

@@ -307,4 +307,27 @@ mod tests {
         assert_eq!(card["content"]["body"][0]["style"], "attention");
         assert_eq!(card["content"]["body"][1]["text"], "Deadline Friday");
     }
+
+    /// The styled formats' cards pass the same check as the admins' own cards (and the
+    /// simulator's), whatever the text.
+    #[test]
+    fn styled_cards_are_cards_teams_accepts() {
+        for teams_format in [
+            TeamsFormat::Idea,
+            TeamsFormat::Success,
+            TeamsFormat::Important,
+        ] {
+            let message = RenderedMessage {
+                text: String::new(),
+                teams_format,
+                ..Default::default()
+            };
+            let content = &activity(&message)["attachments"][0]["content"];
+            assert_eq!(
+                pushfleet_domain::adaptive_card::validate_card(content),
+                Ok(()),
+                "{teams_format:?}"
+            );
+        }
+    }
 }

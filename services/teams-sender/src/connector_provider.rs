@@ -166,6 +166,26 @@ impl ConnectorProvider {
 impl Provider for ConnectorProvider {
     const CHANNEL: Channel = Channel::Teams;
 
+    /// Every Connector call counts against the app's 50 per second: a message to a person
+    /// without a stored conversation is two (create the conversation, then post), unless
+    /// this replica has just created it.
+    fn cost(&self, job: &SendJob, _message: &RenderedMessage) -> u32 {
+        let Some(c) = &job.recipient.teams else {
+            return 1;
+        };
+        match (&c.conversation_id, &c.user_id, &c.tenant_id) {
+            (None, Some(user), Some(_)) => {
+                let key = (c.service_url.clone(), user.clone());
+                if self.lock_created().contains_key(&key) {
+                    1
+                } else {
+                    2
+                }
+            }
+            _ => 1,
+        }
+    }
+
     /// The Bot Framework allows a bot 7 messages per second in one conversation, 60 per 30 s
     /// and 1,800 per hour: a burst of 7 refilled at just under 0.5/s keeps all of them.
     fn recipient_limit(&self, job: &SendJob) -> Option<(String, Quota)> {

@@ -8,6 +8,7 @@ use pushfleet_loadtest::simulator::{
 use pushfleet_ratelimit::Quota;
 use pushfleet_sender::SenderConfig;
 use pushfleet_testkit::{Service, TestApp};
+use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,6 +50,15 @@ async fn three_teams_replicas_stay_within_the_apps_50_per_second() {
     app.shutdown().await;
 }
 
+/// Who the campaign goes to.
+#[derive(Clone, Copy)]
+enum People {
+    /// Each with a stored conversation: one Connector call a message.
+    WithConversations,
+    /// Known only by user and tenant id: a conversation is created first, two calls.
+    New,
+}
+
 /// What the provider counts, in windows of one and five seconds, for a Teams campaign of `n`
 /// sent by `replicas` teams-senders at `quota`, with `latency` between sender and provider.
 /// Limits are observed, not enforced: nothing is refused (no 429 pauses the senders), so
@@ -59,7 +69,13 @@ struct Arrivals {
     busiest_calendar_second: usize,
 }
 
-async fn teams_arrivals(quota: Quota, replicas: usize, n: usize, latency: Latency) -> Arrivals {
+async fn teams_arrivals(
+    quota: Quota,
+    replicas: usize,
+    n: usize,
+    latency: Latency,
+    people: People,
+) -> Arrivals {
     let mut sim = SimConfig::ephemeral();
     sim.knobs.teams.latency = latency;
     sim.knobs.limits.teams_per_app = vec![Window::new(50, 1_000), Window::new(250, 5_000)];
@@ -71,7 +87,40 @@ async fn teams_arrivals(quota: Quota, replicas: usize, n: usize, latency: Latenc
     for replica in 0..replicas {
         app.start_replica(Service::TeamsSender, replica).await;
     }
-    let campaign = app.create_campaign(n, &[Channel::Teams]).await;
+    let campaign = match people {
+        People::WithConversations => app.create_campaign(n, &[Channel::Teams]).await,
+        People::New => {
+            let people: Vec<_> = (0..n)
+                .map(|i| {
+                    json!({"first_name": format!("New{i}"),
+                           "teams": {"service_url": format!("{}/", app.sim.base_url()),
+                                     "user_id": format!("aad-{i}"), "tenant_id": "tenant-1"}})
+                })
+                .collect();
+            let (status, created) = app.post("/v1/people", &json!({ "people": people })).await;
+            assert_eq!(status, 201, "{created}");
+            let (status, audience) = app
+                .post(
+                    "/v1/audiences",
+                    &json!({"name": "new", "person_ids": created["ids"]}),
+                )
+                .await;
+            assert_eq!(status, 201, "{audience}");
+            let (status, template) = app
+                .post(
+                    "/v1/templates",
+                    &json!({"name": "t", "body": "Hi {{first_name}}"}),
+                )
+                .await;
+            assert_eq!(status, 201, "{template}");
+            app.create_campaign_from(
+                audience["id"].clone(),
+                template["id"].clone(),
+                &[Channel::Teams],
+            )
+            .await
+        }
+    };
     let view = app
         .wait_for_completion(campaign, Duration::from_secs(120))
         .await;
@@ -104,7 +153,14 @@ async fn teams_arrivals(quota: Quota, replicas: usize, n: usize, latency: Latenc
 async fn teams_default_quota_stays_within_50_in_any_sliding_second_at_the_provider() {
     let (rate, burst) = SenderConfig::default_quota(Channel::Teams);
     let quota = Quota::new(rate, burst).expect("a Teams quota");
-    let arrivals = teams_arrivals(quota, 3, 400, Latency::new(5, 100)).await;
+    let arrivals = teams_arrivals(
+        quota,
+        3,
+        400,
+        Latency::new(5, 100),
+        People::WithConversations,
+    )
+    .await;
     eprintln!(
         "Teams at {rate}/s, burst {burst}, 3 replicas, 5-105 ms latency: busiest sliding \
          second {}, busiest calendar second {}, busiest 5 s {}",
@@ -121,6 +177,27 @@ async fn teams_default_quota_stays_within_50_in_any_sliding_second_at_the_provid
     assert!(
         arrivals.busiest_sliding_second >= 40,
         "the quota was actually used: {}",
+        arrivals.busiest_sliding_second
+    );
+}
+
+/// A first message to a person known only by user id is two Connector calls (create the
+/// conversation, then post), and the provider counts both against the app's 50 per second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn teams_first_messages_count_both_connector_calls_against_the_quota() {
+    let (rate, burst) = SenderConfig::default_quota(Channel::Teams);
+    let quota = Quota::new(rate, burst).expect("a Teams quota");
+    let arrivals = teams_arrivals(quota, 3, 200, Latency::new(5, 100), People::New).await;
+    eprintln!(
+        "Teams first messages at {rate}/s, burst {burst}, 3 replicas, 5-105 ms latency: \
+         busiest sliding second {}, busiest calendar second {}, busiest 5 s {}",
+        arrivals.busiest_sliding_second,
+        arrivals.busiest_calendar_second,
+        arrivals.busiest_sliding_5s
+    );
+    assert!(
+        arrivals.busiest_sliding_second <= 50,
+        "the provider counted {} in one second",
         arrivals.busiest_sliding_second
     );
 }

@@ -364,6 +364,27 @@ async fn teams_token_conversation_and_activities() -> anyhow::Result<()> {
         garbage.json::<Value>().await?["error"]["code"],
         "BadArgument"
     );
+    // A card Teams cannot render (here: no version) is refused, and not recorded.
+    let unversioned = json!({"type": "message", "attachments": [
+        {"contentType": "application/vnd.microsoft.card.adaptive",
+         "content": {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "Card"}]}}
+    ]});
+    let refused = client
+        .post(&activities)
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "del-3")
+        .json(&unversioned)
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 400);
+    let refused = refused.json::<Value>().await?;
+    assert_eq!(refused["error"]["code"], "BadArgument");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("card.version")),
+        "{refused}"
+    );
 
     let presence: Value = client
         .get(sim.url("/v1.0/users/user-1/presence"))

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
+use pushfleet_domain::adaptive_card::validate_card;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -351,6 +352,22 @@ fn record_activity(
         return Err(BfError::bad_argument(
             "Every attachment needs a contentType.",
         ));
+    }
+    // Teams refuses a card it cannot render; the API checks templates with the same rules
+    // when they are saved, so a campaign's cards never meet this.
+    for (i, a) in attachments.iter().enumerate() {
+        if a.content_type.as_deref() != Some(ADAPTIVE_CARD) {
+            continue;
+        }
+        let content = a.content.as_ref().ok_or_else(|| {
+            BfError::bad_argument(format!("attachments[{i}].content is required."))
+        })?;
+        if let Err(e) = validate_card(content) {
+            tracing::debug!(conversation = %conversation_id, error = %e, "teams card refused");
+            return Err(BfError::bad_argument(format!(
+                "attachments[{i}].content is not a valid Adaptive Card: {e}"
+            )));
+        }
     }
     let text = activity.text.filter(|t| !t.is_empty());
     let card = attachments

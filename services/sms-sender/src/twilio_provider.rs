@@ -50,7 +50,7 @@ impl Provider for TwilioProvider {
     const CHANNEL: Channel = Channel::Sms;
 
     /// Twilio meters a sender by segments, not messages.
-    fn cost(&self, message: &RenderedMessage) -> u32 {
+    fn cost(&self, _job: &SendJob, message: &RenderedMessage) -> u32 {
         sms_segments(&message.text)
     }
 

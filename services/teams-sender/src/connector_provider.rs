@@ -166,6 +166,26 @@ impl ConnectorProvider {
 impl Provider for ConnectorProvider {
     const CHANNEL: Channel = Channel::Teams;
 
+    /// Every Connector call counts against the app's 50 per second: a message to a person
+    /// without a stored conversation is two (create the conversation, then post), unless
+    /// this replica has just created it.
+    fn cost(&self, job: &SendJob, _message: &RenderedMessage) -> u32 {
+        let Some(c) = &job.recipient.teams else {
+            return 1;
+        };
+        match (&c.conversation_id, &c.user_id, &c.tenant_id) {
+            (None, Some(user), Some(_)) => {
+                let key = (c.service_url.clone(), user.clone());
+                if self.lock_created().contains_key(&key) {
+                    1
+                } else {
+                    2
+                }
+            }
+            _ => 1,
+        }
+    }
+
     /// The Bot Framework allows a bot 7 messages per second in one conversation, 60 per 30 s
     /// and 1,800 per hour: a burst of 7 refilled at just under 0.5/s keeps all of them.
     fn recipient_limit(&self, job: &SendJob) -> Option<(String, Quota)> {
@@ -306,5 +326,28 @@ mod tests {
         );
         assert_eq!(card["content"]["body"][0]["style"], "attention");
         assert_eq!(card["content"]["body"][1]["text"], "Deadline Friday");
+    }
+
+    /// The styled formats' cards pass the same check as the admins' own cards (and the
+    /// simulator's), whatever the text.
+    #[test]
+    fn styled_cards_are_cards_teams_accepts() {
+        for teams_format in [
+            TeamsFormat::Idea,
+            TeamsFormat::Success,
+            TeamsFormat::Important,
+        ] {
+            let message = RenderedMessage {
+                text: String::new(),
+                teams_format,
+                ..Default::default()
+            };
+            let content = &activity(&message)["attachments"][0]["content"];
+            assert_eq!(
+                pushfleet_domain::adaptive_card::validate_card(content),
+                Ok(()),
+                "{teams_format:?}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Values that come from outside (API requests, CSV rows, provider answers) are parsed into
 //! these newtypes once, at the edge; code behind the edge can then rely on them being valid.
 
+pub mod adaptive_card;
 pub mod bot_reply_text;
 mod bounded_json;
 mod channel;

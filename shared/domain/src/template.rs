@@ -3,6 +3,7 @@
 //! A template is parsed once, when it is saved, into literal and placeholder segments; an
 //! unknown placeholder or an unclosed `{{` is an error then, not at send time.
 
+use crate::adaptive_card::{validate_card, CardErrors};
 use crate::Recipient;
 use serde::{Deserialize, Serialize};
 
@@ -106,8 +107,12 @@ pub enum TemplateError {
     Unclosed { field: &'static str, offset: usize },
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
+    /// The card does not go with the format.
     #[error("card: {0}")]
     Card(String),
+    /// The card is not one Teams accepts; each error names its path (`card.version`).
+    #[error("{0}")]
+    InvalidCard(CardErrors),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,8 +256,8 @@ impl Template {
         })
     }
 
-    /// Sets how Teams shows the message. `adaptive_card` needs a card (an object with
-    /// `"type": "AdaptiveCard"`); the other formats take none.
+    /// Sets how Teams shows the message. `adaptive_card` needs a card that Teams accepts
+    /// (see [`crate::adaptive_card`]); the other formats take none.
     pub fn with_teams(
         mut self,
         format: TeamsFormat,
@@ -260,12 +265,11 @@ impl Template {
     ) -> Result<Self, TemplateError> {
         self.card = match (format, card) {
             (TeamsFormat::AdaptiveCard, Some(c)) => {
-                if c.get("type").and_then(|t| t.as_str()) != Some("AdaptiveCard") {
-                    return Err(TemplateError::Card(
-                        "must be an object with \"type\": \"AdaptiveCard\"".into(),
-                    ));
-                }
-                Some(CardNode::parse(c)?)
+                let parsed = CardNode::parse(c)?;
+                // Checked before rendering: the rules hold for any values the placeholders
+                // take, so every rendered card passes too.
+                validate_card(c).map_err(TemplateError::InvalidCard)?;
+                Some(parsed)
             }
             (TeamsFormat::AdaptiveCard, None) => {
                 return Err(TemplateError::Card(
@@ -360,11 +364,18 @@ mod tests {
     #[test]
     fn card_mistakes_are_errors() {
         let t = || Template::parse("", "Hi", None).expect("valid");
-        let not_a_card = serde_json::json!({"type": "Poster"});
-        assert!(matches!(
-            t().with_teams(TeamsFormat::AdaptiveCard, Some(&not_a_card)),
-            Err(TemplateError::Card(_))
-        ));
+        let not_a_card = serde_json::json!({"type": "Poster", "version": "1.5"});
+        let Err(TemplateError::InvalidCard(errors)) =
+            t().with_teams(TeamsFormat::AdaptiveCard, Some(&not_a_card))
+        else {
+            panic!("a Poster is not an Adaptive Card");
+        };
+        assert_eq!(errors.0[0].path, "card.type");
+        let no_version = serde_json::json!({"type": "AdaptiveCard", "body": []});
+        let err = t()
+            .with_teams(TeamsFormat::AdaptiveCard, Some(&no_version))
+            .expect_err("no version");
+        assert_eq!(err.to_string(), "card.version: is required");
         assert!(matches!(
             t().with_teams(TeamsFormat::AdaptiveCard, None),
             Err(TemplateError::Card(_))
@@ -379,6 +390,40 @@ mod tests {
             Err(TemplateError::Card(_))
         ));
         assert!(t().with_teams(TeamsFormat::Important, None).is_ok());
+    }
+
+    /// What the save-time check accepts, the provider accepts once rendered, whatever the
+    /// recipient's values (empty, braces, quotes): the simulator runs the same check on
+    /// every card it receives.
+    #[test]
+    fn accepted_cards_still_pass_once_rendered() {
+        let card = serde_json::json!({
+            "type": "AdaptiveCard", "version": "1.4",
+            "body": [
+                {"type": "TextBlock", "text": "{{first_name}}"},
+                {"type": "Image", "url": "{{email}}"},
+                {"type": "FactSet", "facts": [{"title": "{{last_name}}", "value": "{{phone}}"}]},
+                {"type": "Input.ChoiceSet", "id": "q1",
+                 "choices": [{"title": "{{full_name}}", "value": "{{first_name}}"}]},
+                {"type": "Input.Text", "id": "q2", "placeholder": "{{last_name}}"}
+            ],
+            "actions": [{"type": "Action.OpenUrl", "url": "{{email}}"},
+                        {"type": "Action.Submit", "data": {"who": "{{email}}"}}]
+        });
+        let t = Template::parse("", "x", None)
+            .and_then(|t| t.with_teams(TeamsFormat::AdaptiveCard, Some(&card)))
+            .expect("a valid card");
+        for (first, last) in [("", ""), ("{{x}}", "q1"), ("\"}", "Action.Submit")] {
+            let r = Recipient {
+                first_name: first.into(),
+                last_name: last.into(),
+                email: None,
+                phone: None,
+                teams: None,
+            };
+            let rendered = t.render(&r).card.expect("a card");
+            assert_eq!(crate::adaptive_card::validate_card(&rendered), Ok(()));
+        }
     }
 
     #[test]

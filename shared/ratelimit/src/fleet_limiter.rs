@@ -30,6 +30,11 @@ struct State {
 /// cluster. `governor` caps this process at the full quota as a second line of defence.
 /// When Redis is unreachable, the replica keeps going at `fallback_share` of the quota
 /// (e.g. 1/4 for up to four replicas), so the fleet neither stops nor exceeds the quota.
+///
+/// What this bounds is when calls *leave*: `burst + rate * T` in any window T. A provider
+/// counts arrivals, and latency that varies from call to call squeezes calls that left on
+/// schedule closer together, adding up to `rate * spread` in its busiest window; a quota
+/// must leave room for that below the provider's limit (see the senders' defaults).
 pub struct FleetLimiter {
     redis: RateLimiter,
     key: String,

@@ -208,7 +208,7 @@ impl<P: Provider> Worker<P> {
         let message = template.render(&job.recipient);
 
         if let Some(limit) = &shared.account_limit {
-            limit.acquire(shared.provider.cost(&message)).await;
+            limit.acquire(shared.provider.cost(job, &message)).await;
         }
         if let Some((key, quota)) = shared.provider.recipient_limit(job) {
             // Without Redis the account fallback already holds this replica back; a

@@ -55,8 +55,9 @@ pub trait Provider: Send + Sync + 'static {
         message: &RenderedMessage,
     ) -> impl Future<Output = Result<Receipt, ProviderError>> + Send;
 
-    /// How many slots of the account quota this message uses (SMS: its segments).
-    fn cost(&self, _message: &RenderedMessage) -> u32 {
+    /// How many slots of the account quota this message uses: what the provider counts
+    /// against it (SMS: its segments; Teams: its Connector calls).
+    fn cost(&self, _job: &SendJob, _message: &RenderedMessage) -> u32 {
         1
     }
 

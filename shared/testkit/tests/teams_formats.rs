@@ -80,6 +80,77 @@ async fn adaptive_cards_and_styled_formats_arrive_personalised() {
     app.shutdown().await;
 }
 
+/// The hardening issue: a card without `version` was stored, then every send got a 400 from
+/// the Bot Framework. It is now refused when saved, naming the path, and nothing is stored;
+/// each problem of a card is a detail of its own.
+#[tokio::test]
+async fn a_card_teams_would_refuse_is_refused_when_saved_naming_the_path() {
+    let app = TestApp::spawn_with(&[]).await;
+    let templates = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM templates")
+            .fetch_one(app.env.store.pool())
+            .await
+            .expect("count templates")
+    };
+    let card = json!({"type": "AdaptiveCard",
+        "body": [{"type": "TextBlock", "text": "Hello {{first_name}}"}]});
+    let (status, err) = app
+        .post(
+            "/v1/templates",
+            &json!({"name": "t", "body": "x", "teams_format": "adaptive_card", "card": card}),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["code"], "validation_failed");
+    assert_eq!(
+        err["error"]["details"],
+        json!([{"field": "card.version", "message": "is required"}])
+    );
+    assert_eq!(templates().await, 0);
+
+    let card = json!({"type": "AdaptiveCard", "version": "1.6",
+        "body": [{"type": "TextBlock"}, {"type": "Input.Text", "id": "q"},
+                 {"type": "Input.Number", "id": "q"}],
+        "actions": [{"type": "Action.Http"}]});
+    let (status, err) = app
+        .post(
+            "/v1/templates",
+            &json!({"name": "t", "body": "x", "teams_format": "adaptive_card", "card": card}),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    let fields: Vec<&str> = err["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "card.version",
+            "card.body[0].text",
+            "card.body[2].id",
+            "card.actions[0].type"
+        ],
+        "{err}"
+    );
+    assert_eq!(templates().await, 0);
+
+    // With a version and the rest in order, the same card is stored.
+    let card = json!({"type": "AdaptiveCard", "version": "1.5",
+        "body": [{"type": "TextBlock", "text": "Hello {{first_name}}"}]});
+    let (status, t) = app
+        .post(
+            "/v1/templates",
+            &json!({"name": "t", "body": "x", "teams_format": "adaptive_card", "card": card}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(templates().await, 1);
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn card_mistakes_are_refused_when_the_template_is_saved() {
     let app = TestApp::spawn_with(&[]).await;

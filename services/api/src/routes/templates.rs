@@ -28,7 +28,9 @@ pub struct CreateTemplate {
     /// How Teams shows it: `message` (default), `idea`, `success`, `important` (styled cards
     /// around the body) or `adaptive_card` (then `card` is required).
     pub teams_format: Option<TeamsFormat>,
-    /// An Adaptive Card (`"type": "AdaptiveCard"`); its string values may use placeholders.
+    /// An Adaptive Card that Teams accepts: `"type": "AdaptiveCard"`, `"version"` 1.0 to 1.5,
+    /// known element and action types with their required fields, unique input ids. Its
+    /// string values may use placeholders (input ids excepted).
     #[schema(value_type = Option<Object>)]
     pub card: Option<serde_json::Value>,
 }
@@ -71,17 +73,29 @@ pub const MAX_HTML_BYTES: usize = 1_000_000;
 /// An Adaptive Card: a Teams message carries at most about 28 KB.
 pub const MAX_CARD_BYTES: usize = 28_000;
 
-fn template_error(e: TemplateError) -> FieldError {
+/// The field errors for a template that does not parse: one per card problem, each naming
+/// its path (`card.body[2].text`).
+fn template_errors(e: TemplateError) -> Vec<FieldError> {
     let field = match &e {
         TemplateError::UnknownPlaceholder { field, .. }
         | TemplateError::Unclosed { field, .. }
         | TemplateError::Empty { field } => (*field).to_owned(),
         TemplateError::Card(_) => "card".to_owned(),
+        TemplateError::InvalidCard(errors) => {
+            return errors
+                .0
+                .iter()
+                .map(|e| FieldError {
+                    field: e.path.clone(),
+                    message: e.problem.to_string(),
+                })
+                .collect()
+        }
     };
-    FieldError {
+    vec![FieldError {
         field,
         message: e.to_string(),
-    }
+    }]
 }
 
 #[utoipa::path(post, path = "/v1/templates", request_body = CreateTemplate,
@@ -124,14 +138,12 @@ pub async fn create_template(
         }
     }
     ApiError::check(errors)?;
-    let mut errors = Vec::new();
     let teams_format = body.teams_format.unwrap_or_default();
     if let Err(e) = Template::parse(&body.subject, &body.body, body.html.as_deref())
         .and_then(|t| t.with_teams(teams_format, body.card.as_ref()))
     {
-        errors.push(template_error(e));
+        ApiError::check(template_errors(e))?;
     }
-    ApiError::check(errors)?;
     let stored = state
         .store
         .create_template(&NewTemplate {

@@ -97,7 +97,11 @@ impl PartialEq<&str> for Text {
 
 impl utoipa::PartialSchema for Text {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        String::schema()
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[^\\u0000]*$"))
+            .description(Some("Text without U+0000 (NUL)"))
+            .into()
     }
 }
 

@@ -133,3 +133,24 @@ async fn a_csv_of_invalid_rows_lists_the_first_errors_and_counts_them_all() {
     assert_eq!(report["errors"][0]["row"], 2, "{report}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_cut_off() {
+    let mut app = TestApp::spawn_with(&[Service::Api]).await;
+    app.body_read_timeout = Duration::from_secs(1);
+    app.restart_api().await;
+    let addr = app.api_url.trim_start_matches("http://");
+    let mut socket = TcpStream::connect(addr).await.expect("connect to the api");
+    socket
+        .write_all(b"GET /v1/segments HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a head");
+    // The server ends the connection (hyper may answer 408 first); before, it waited forever.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(ANSWER_WITHIN, socket.read_to_end(&mut rest)).await;
+    assert!(
+        ended.is_ok(),
+        "the connection is closed within {ANSWER_WITHIN:?}"
+    );
+    app.shutdown().await;
+}

@@ -32,7 +32,7 @@ pub struct CreateTemplate {
     /// known element and action types with their required fields, unique input ids. Its
     /// string values may use placeholders (input ids excepted).
     #[schema(value_type = Option<Object>)]
-    pub card: Option<serde_json::Value>,
+    pub card: Option<CardJson>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -72,6 +72,9 @@ pub const MAX_BODY_BYTES: usize = 100_000;
 pub const MAX_HTML_BYTES: usize = 1_000_000;
 /// An Adaptive Card: a Teams message carries at most about 28 KB.
 pub const MAX_CARD_BYTES: usize = 28_000;
+/// A card as it arrives: 28 KB of JSON holds at most a few thousand values, so the parse
+/// stops at 20,000 (memory bounded by that, not by the body).
+pub type CardJson = pushfleet_domain::BoundedJson<20_000>;
 
 /// The field errors for a template that does not parse: one per card problem, each naming
 /// its path (`card.body[2].text`).
@@ -123,7 +126,8 @@ pub async fn create_template(
             });
         }
     }
-    if let Some(card) = &body.card {
+    let card = body.card.map(|c| c.0);
+    if let Some(card) = &card {
         if let Err((path, e)) = check_json_text(card) {
             errors.push(FieldError {
                 field: format!("card.{path}"),
@@ -140,7 +144,7 @@ pub async fn create_template(
     ApiError::check(errors)?;
     let teams_format = body.teams_format.unwrap_or_default();
     if let Err(e) = Template::parse(&body.subject, &body.body, body.html.as_deref())
-        .and_then(|t| t.with_teams(teams_format, body.card.as_ref()))
+        .and_then(|t| t.with_teams(teams_format, card.as_ref()))
     {
         ApiError::check(template_errors(e))?;
     }
@@ -152,7 +156,7 @@ pub async fn create_template(
             body: body.body.into_string(),
             html: body.html.map(Text::into_string),
             teams_format,
-            card: body.card,
+            card,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(stored.into())))

@@ -52,8 +52,12 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-# Schemathesis prints its own summary; its exit code is the verdict.
+key="$(DATABASE_URL="$base_url/$db" RUST_LOG=warn "$api" api-key create --role admin --name contract | tail -n 1)"
+
+# Schemathesis prints its own summary; its exit code is the verdict. It calls as an admin
+# (the role matrix is tested in shared/testkit/tests/identity.rs).
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+    --header "Authorization: Bearer $key" \
     --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
     --max-examples "$examples" --no-color
 echo "contract: the OpenAPI document validates and schemathesis found nothing"

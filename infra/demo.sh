@@ -15,6 +15,13 @@ cargo build --workspace --bins --quiet
 bin="${CARGO_TARGET_DIR:-target}/debug"
 echo "==> applying migrations"
 RUST_LOG=warn "$bin/pushfleet-api" migrate
+echo "==> creating an admin API key for the demo"
+PUSHFLEET_API_KEY="$(RUST_LOG=warn "$bin/pushfleet-api" api-key create --role admin --name demo | tail -n 1)"
+export PUSHFLEET_API_KEY
+key_file="$PUSHFLEET_HOME/api-key"
+(umask 077 && printf '%s\n' "$PUSHFLEET_API_KEY" >"$key_file")
+echo "    saved in $key_file; use it as:"
+echo "    curl -H \"Authorization: Bearer \$(cat $key_file)\" http://127.0.0.1:8080/v1/segments"
 echo "==> starting the simulator and the six services"
 ./infra/fleet.sh restart
 echo "==> running the demo campaign"

@@ -14,6 +14,8 @@ pub struct DemoConfig {
     pub api_url: String,
     /// `SIM_URL`: the provider simulator's HTTP address.
     pub sim_url: String,
+    /// `PUSHFLEET_API_KEY`: an admin key (`pushfleet-api api-key create --role admin`).
+    pub api_key: String,
     /// `DEMO_RECIPIENTS`
     pub recipients: usize,
     /// `/readyz` URLs to wait for before starting.
@@ -33,6 +35,10 @@ impl DemoConfig {
         Ok(Self {
             api_url: var("API_URL", "http://127.0.0.1:8080"),
             sim_url: var("SIM_URL", "http://127.0.0.1:18080"),
+            api_key: std::env::var("PUSHFLEET_API_KEY").context(
+                "PUSHFLEET_API_KEY is not set: create a key with \
+                 `pushfleet-api api-key create --role admin --name demo`",
+            )?,
             recipients,
             readiness_urls,
             timeout: Duration::from_secs(300),
@@ -101,9 +107,7 @@ pub async fn run_demo(
     cfg: &DemoConfig,
     mut progress: impl FnMut(&Value),
 ) -> anyhow::Result<DemoReport> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http = crate::api_key::client_with_key(&cfg.api_key, Duration::from_secs(30))?;
     wait_until_ready(&http, cfg).await?;
 
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();

@@ -27,11 +27,10 @@ pub struct SpreadWindow {
 }
 
 impl ApiClient {
-    pub fn new(base: impl Into<String>) -> anyhow::Result<Self> {
+    /// A client of the api at `base`, calling with `api_key` (an admin key).
+    pub fn new(base: impl Into<String>, api_key: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(300))
-                .build()?,
+            http: crate::api_key::client_with_key(api_key, Duration::from_secs(300))?,
             base: base.into(),
         })
     }

@@ -233,7 +233,7 @@ pub async fn run_benchmark(cfg: &BenchConfig) -> anyhow::Result<Report> {
     // Full rate; the people are created on this first fleet and kept for the other runs.
     let spec = cfg.fleet(1);
     let fleet = Fleet::start(&spec).await?;
-    let api = ApiClient::new(spec.api_url())?;
+    let api = ApiClient::new(spec.api_url(), &fleet.api_key)?;
     let mut bar = ProgressBar::new("people", people_needed as u64);
     let people = api
         .create_people(people_needed, &tag, &spec.sim_url(), |n| {
@@ -302,7 +302,7 @@ async fn measured(
     replicas: usize,
     spread: Option<SpreadWindow>,
 ) -> anyhow::Result<RunResult> {
-    let api = ApiClient::new(spec.api_url())?;
+    let api = ApiClient::new(spec.api_url(), &fleet.api_key)?;
     let result = async {
         let template_id = api.create_template().await?;
         let target = Target {

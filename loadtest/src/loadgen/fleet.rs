@@ -63,6 +63,8 @@ pub struct FleetProcess {
 
 pub struct Fleet {
     pub processes: Vec<FleetProcess>,
+    /// An admin key for this fleet's api, made at start.
+    pub api_key: String,
 }
 
 impl Fleet {
@@ -72,9 +74,16 @@ impl Fleet {
         std::fs::create_dir_all(&spec.log_dir)
             .with_context(|| format!("creating {}", spec.log_dir.display()))?;
         migrate(spec).await?;
+        let api_key = crate::api_key::create_admin_key(
+            &binary(&spec.bin_dir, "pushfleet-api")?,
+            &spec.database_url,
+            "loadgen",
+        )
+        .await?;
 
         let mut fleet = Fleet {
             processes: Vec::new(),
+            api_key,
         };
         let sim_env = vec![
             (

@@ -54,7 +54,12 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         Ok(k) => k.to_owned(),
         Err(e) => return e.into_response(),
     };
-    let scope = String::new();
+    // Keys are per caller: two callers' keys never meet.
+    let scope = request
+        .extensions()
+        .get::<crate::identity::Principal>()
+        .map(|p| p.id.to_string())
+        .unwrap_or_default();
     let (parts, body) = request.into_parts();
     let limit = state
         .json_import_max_bytes

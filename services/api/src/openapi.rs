@@ -1,10 +1,12 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
+use crate::identity::Access;
 use crate::routes::{
     audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
     teams_messages, templates, twilio_inbound, twilio_status,
 };
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 /// The document's frame: its title and the shared schemas. Its paths come from the router
@@ -75,7 +77,23 @@ pub fn document() -> OpenApi {
 /// a body that is not JSON or too large or of the wrong type, a path id that is not one, a
 /// query that does not parse, and a missing resource.
 pub fn complete(mut doc: OpenApi) -> OpenApi {
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (`pushfleet-api api-key create`, or POST /v1/api-keys)",
+                    ))
+                    .build(),
+            ),
+        );
     for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in operations_by_method(item) {
+            secure(op, &method, path);
+        }
         if let Some(post) = item.post.as_mut() {
             if crate::idempotency::applies_to(&axum::http::Method::POST, path) {
                 takes_idempotency_key(post);
@@ -118,6 +136,56 @@ pub fn complete(mut doc: OpenApi) -> OpenApi {
         }
     }
     doc
+}
+
+const BEARER: &str = "bearer";
+/// The extension naming the permission an operation requires (`campaigns:write`), read by
+/// the role matrix test.
+pub const PERMISSION_EXTENSION: &str = "x-pushfleet-permission";
+
+/// Declares what the operation requires, from the one table of operations: public, or a
+/// bearer credential holding a permission (and then 401 and 403 as answers). An operation
+/// missing from the table is declared as requiring a permission no one holds, which the
+/// middleware enforces.
+fn secure(op: &mut Operation, method: &axum::http::Method, path: &str) {
+    match crate::identity::access(method, path) {
+        Some(Access::Public) => op.security = Some(vec![SecurityRequirement::default()]),
+        access => {
+            let permission = match access {
+                Some(Access::Requires(p)) => p.as_str(),
+                _ => "undeclared",
+            };
+            op.security = Some(vec![SecurityRequirement::new::<_, _, String>(BEARER, [])]);
+            op.extensions
+                .get_or_insert_with(Default::default)
+                .insert(PERMISSION_EXTENSION.into(), permission.into());
+            answer(
+                op,
+                401,
+                "No credential, or an unknown, revoked or expired one",
+            );
+            answer(
+                op,
+                403,
+                "The caller's role does not hold the permission required",
+            );
+        }
+    }
+}
+
+fn operations_by_method(
+    item: &mut PathItem,
+) -> impl Iterator<Item = (axum::http::Method, &mut Operation)> {
+    use axum::http::Method;
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

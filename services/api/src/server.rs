@@ -1,7 +1,7 @@
 use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
-    audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
+    api_keys, audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
     teams_messages, templates, twilio_inbound, unsubscribe, AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
@@ -55,6 +55,8 @@ pub fn routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         )
         .routes(routes!(segment_uploads::get_upload))
         .routes(routes!(segment_uploads::upload_errors_csv))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(twilio_inbound::twilio_inbound))
         .routes(routes!(teams_messages::teams_messages))
         .routes(routes!(
@@ -100,6 +102,12 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::idempotency::idempotency,
+        ))
+        // Outside the idempotency layer: a key is scoped to its caller, and a caller without
+        // the right is refused before anything is recorded.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::identity::authenticate,
         ))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         // A body that sends nothing for this long is cut off: a stalled client holds a
@@ -174,6 +182,25 @@ async fn forget_expired_idempotency_keys(store: Store, shutdown: CancellationTok
             Err(e) => tracing::warn!(error = %e, "deleting expired idempotency keys failed"),
         }
     }
+}
+
+/// Creates an API key (`pushfleet-api api-key create`): the way to the first admin key
+/// before there is any. Returns the secret.
+pub async fn create_api_key(
+    database_url: &str,
+    name: &str,
+    role: crate::identity::Role,
+    expires_in_days: Option<u32>,
+) -> anyhow::Result<String> {
+    let store = Store::connect(database_url, 1)
+        .await
+        .context("connecting to Postgres")?;
+    let expires_at =
+        expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+    let created = api_keys::create_key(&store, name, role, expires_at, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the key: {e}"))?;
+    Ok(created.secret)
 }
 
 /// Applies the schema migrations: the explicit `api migrate` step of a release.

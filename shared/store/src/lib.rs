@@ -3,6 +3,7 @@
 //! Queries are plain `sqlx::query` with bound parameters (never string-built SQL) so the
 //! workspace builds without a database at compile time.
 
+mod api_keys;
 mod audiences;
 mod bot_replies;
 mod campaigns;
@@ -21,6 +22,7 @@ mod segment_uploads;
 mod segments;
 mod templates;
 
+pub use api_keys::{ApiKey, NewApiKey};
 pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
 pub use bot_replies::OwedReply;
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};

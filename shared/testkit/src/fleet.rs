@@ -1,4 +1,5 @@
 use crate::{Servers, TestEnv};
+use pushfleet_api::identity::Role;
 use pushfleet_api::{ApiConfig, BotAuthConfig};
 use pushfleet_config::Secret;
 use pushfleet_domain::{Channel, PhoneNumber};
@@ -100,7 +101,10 @@ pub struct TestApp {
     pub env: TestEnv,
     pub sim: SimHandle,
     pub api_url: String,
+    /// Sends an admin API key with every request (`api_key`); `anonymous()` sends none.
     pub http: reqwest::Client,
+    /// The admin key `http` sends, for requests a test builds by hand.
+    pub api_key: String,
     /// Applied to every sender started after it is changed.
     pub sender_tuning: SenderTuning,
     /// `PEOPLE_IMPORT_MAX_BYTES` of the api, applied when it (re)starts.
@@ -148,11 +152,13 @@ impl TestApp {
         let sim = simulator::start(sim_config, sim_shutdown.clone())
             .await
             .expect("start the provider simulator");
+        let api_key = api_key_for(&env, Role::Admin, "test admin").await;
         let mut app = TestApp {
             env,
             sim,
             api_url: String::new(),
-            http: reqwest::Client::new(),
+            http: client_with_key(&api_key),
+            api_key,
             sender_tuning: SenderTuning::default(),
             import_max_bytes: 64 * 1024 * 1024,
             import_concurrency: 2,
@@ -264,6 +270,19 @@ impl TestApp {
     /// Where Twilio (the simulator) posts status callbacks: this test's api.
     pub fn twilio_status_url(&self) -> String {
         format!("{}{TWILIO_STATUS_PATH}", self.api_url)
+    }
+
+    /// A new API key with `role`.
+    pub async fn api_key_with(&self, role: Role) -> String {
+        api_key_for(&self.env, role, role.as_str()).await
+    }
+
+    /// A client that sends `key` with every request (`None`: no credential).
+    pub fn client(key: Option<&str>) -> reqwest::Client {
+        match key {
+            Some(k) => client_with_key(k),
+            None => reqwest::Client::new(),
+        }
     }
 
     /// Restarts the API with the current settings (e.g. a changed `import_max_bytes`).
@@ -478,4 +497,32 @@ impl TestApp {
         }
         self.sim_shutdown.cancel();
     }
+}
+
+/// A key stored directly, as `pushfleet-api api-key create` would.
+async fn api_key_for(env: &TestEnv, role: Role, name: &str) -> String {
+    let key = pushfleet_api::identity::api_key::generate();
+    env.store
+        .create_api_key(&pushfleet_store::NewApiKey {
+            name,
+            prefix: &key.prefix,
+            secret_hash: &key.hash,
+            role: role.as_str(),
+            expires_at: None,
+            created_by: None,
+        })
+        .await
+        .expect("create an API key");
+    key.secret
+}
+
+fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+        .expect("a key is a valid header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }

@@ -17,7 +17,7 @@ const RECIPIENTS: usize = 1_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_small_load_test_audits_clean_and_reports_every_figure() {
     let app = TestApp::spawn().await;
-    let api = ApiClient::new(app.api_url.clone()).expect("api client");
+    let api = ApiClient::new(app.api_url.clone(), &app.api_key).expect("api client");
     let sim_url = app.sim.base_url();
     let people = api
         .create_people(RECIPIENTS, "suite", &sim_url, |_| {})

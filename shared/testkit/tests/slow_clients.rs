@@ -19,7 +19,9 @@ async fn stalled_import(app: &TestApp) -> TcpStream {
     let mut socket = TcpStream::connect(addr).await.expect("connect to the api");
     let head = format!(
         "POST /v1/people/import HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/csv\r\n\
-         Content-Length: 10000000\r\n\r\nemail,first_name\nstalled@example.org,Stalled\n"
+         Authorization: Bearer {key}\r\n\
+         Content-Length: 10000000\r\n\r\nemail,first_name\nstalled@example.org,Stalled\n",
+        key = app.api_key
     );
     socket
         .write_all(head.as_bytes())

@@ -1,3 +1,4 @@
+pub mod api_keys;
 pub mod audiences;
 pub mod campaigns;
 pub mod dead_letters;

@@ -1,0 +1,110 @@
+//! The middleware every request passes: it finds what the operation requires (the table in
+//! `permission.rs`), who is calling (an API key in `Authorization: Bearer`), and refuses
+//! with 401 (no or bad credential, with `WWW-Authenticate`) or 403 (naming the missing
+//! permission). An operation missing from the table is refused too: nothing is open by
+//! accident. The caller is put in the request's extensions as a [`Principal`].
+
+use super::api_key;
+use super::permission::{access, Access, Role};
+use crate::routes::AppState;
+use crate::ApiError;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The API key's id.
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    // Unrouted requests (404, 405) carry no matched path: they reveal nothing and run nothing.
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
+        return next.run(request).await;
+    };
+    let permission = match access(request.method(), &route) {
+        Some(Access::Public) => return next.run(request).await,
+        Some(Access::Requires(p)) => p,
+        // Another method of a declared route: the router answers 405.
+        None if super::permission::route_declared(&route) => return next.run(request).await,
+        None => {
+            tracing::error!(method = %request.method(), %route, "operation without a declared permission; refused");
+            return ApiError::Status {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: "this operation declares no permission, so no one may call it".into(),
+            }
+            .into_response();
+        }
+    };
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return unauthorized("send `Authorization: Bearer <API key>`");
+    };
+    if !api_key::is_api_key(token) {
+        return unauthorized("the bearer token is not an API key of this installation");
+    }
+    let key = match state.store.live_api_key(&api_key::hash(token)).await {
+        Ok(Some(k)) => k,
+        Ok(None) => return unauthorized("the API key is unknown, revoked or expired"),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(role) = Role::parse(&key.role) else {
+        tracing::error!(key = %key.id, role = %key.role, "an API key with an unknown role");
+        return unauthorized("the API key's role is unknown");
+    };
+    if !role.allows(permission) {
+        return ApiError::Status {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: format!(
+                "the {role} role does not hold the permission {} this operation requires",
+                permission.as_str()
+            ),
+        }
+        .into_response();
+    }
+    tracing::Span::current().record("operator", key.id.to_string());
+    request.extensions_mut().insert(Principal {
+        id: key.id,
+        name: key.name,
+        role,
+    });
+    next.run(request).await
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = ApiError::Status {
+        status: StatusCode::UNAUTHORIZED,
+        code: "unauthorized",
+        message: message.to_owned(),
+    }
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"pushfleet\""),
+    );
+    response
+}

@@ -1,0 +1,210 @@
+//! Who may do what: the roles, the permissions, and the one table that names the permission
+//! every operation of the API requires. The authentication middleware and the OpenAPI
+//! document both read the table, and a test calls every operation of the document as every
+//! role, so an operation without a declared permission is refused (fail closed) and fails
+//! the test.
+
+use axum::http::Method;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a caller may be. Service accounts (API keys) hold a role too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Seed 002's organizer: the inbox within their access groups; campaigns and pushes
+    /// where a permission label allows. Until labels land: read-only, like a viewer.
+    Organizer,
+    /// Read-only reports: campaigns, templates, audience and segment definitions; no
+    /// personal data.
+    Viewer,
+    /// SRE: dead letters and replay, campaign progress; no personal data.
+    Operator,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Organizer, Role::Viewer, Role::Operator];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Organizer => "organizer",
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role holds `permission`.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Viewer | Role::Organizer => matches!(
+                permission,
+                CampaignsRead | TemplatesRead | AudiencesRead | SegmentsRead
+            ),
+            Role::Operator => matches!(
+                permission,
+                CampaignsRead | DeadLettersRead | DeadLettersReplay
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One right. Reads of personal data (people, audience members, segment members) are their
+/// own permission, held by admins only until access groups and labels scope them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    PeopleRead,
+    PeopleWrite,
+    AudiencesRead,
+    AudiencesWrite,
+    TemplatesRead,
+    TemplatesWrite,
+    CampaignsRead,
+    CampaignsWrite,
+    SegmentsRead,
+    SegmentsWrite,
+    DeadLettersRead,
+    DeadLettersReplay,
+    ApiKeysManage,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        use Permission::*;
+        match self {
+            PeopleRead => "people:read",
+            PeopleWrite => "people:write",
+            AudiencesRead => "audiences:read",
+            AudiencesWrite => "audiences:write",
+            TemplatesRead => "templates:read",
+            TemplatesWrite => "templates:write",
+            CampaignsRead => "campaigns:read",
+            CampaignsWrite => "campaigns:write",
+            SegmentsRead => "segments:read",
+            SegmentsWrite => "segments:write",
+            DeadLettersRead => "dead_letters:read",
+            DeadLettersReplay => "dead_letters:replay",
+            ApiKeysManage => "api_keys:manage",
+        }
+    }
+}
+
+/// What an operation requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A provider's webhook or a recipient's link: no operator credential, each checks its
+    /// own signature or token.
+    Public,
+    Requires(Permission),
+}
+
+/// Every operation of the API and what it requires, by method and route (as routed, with
+/// `{param}` placeholders).
+pub const OPERATIONS: &[(&str, &str, Access)] = {
+    use Access::*;
+    use Permission::*;
+    &[
+        ("POST", "/v1/people", Requires(PeopleWrite)),
+        ("POST", "/v1/people/import", Requires(PeopleWrite)),
+        ("GET", "/v1/people/{id}", Requires(PeopleRead)),
+        ("DELETE", "/v1/people/{id}", Requires(PeopleWrite)),
+        ("POST", "/v1/audiences", Requires(AudiencesWrite)),
+        // Lists who matches: personal data.
+        ("POST", "/v1/audiences/preview", Requires(PeopleRead)),
+        ("GET", "/v1/audiences/{id}", Requires(AudiencesRead)),
+        ("GET", "/v1/audiences/{id}/preview", Requires(PeopleRead)),
+        (
+            "POST",
+            "/v1/audiences/{id}/snapshots",
+            Requires(AudiencesWrite),
+        ),
+        ("GET", "/v1/snapshots/{id}", Requires(PeopleRead)),
+        ("POST", "/v1/templates", Requires(TemplatesWrite)),
+        ("GET", "/v1/templates/{id}", Requires(TemplatesRead)),
+        ("POST", "/v1/campaigns", Requires(CampaignsWrite)),
+        ("GET", "/v1/campaigns/{id}", Requires(CampaignsRead)),
+        ("GET", "/v1/dead-letters", Requires(DeadLettersRead)),
+        (
+            "POST",
+            "/v1/dead-letters/replay",
+            Requires(DeadLettersReplay),
+        ),
+        ("POST", "/v1/segments", Requires(SegmentsWrite)),
+        ("GET", "/v1/segments", Requires(SegmentsRead)),
+        ("GET", "/v1/segments/{id}", Requires(SegmentsRead)),
+        ("PATCH", "/v1/segments/{id}", Requires(SegmentsWrite)),
+        ("POST", "/v1/segments/{id}/members", Requires(SegmentsWrite)),
+        ("GET", "/v1/segments/{id}/members.csv", Requires(PeopleRead)),
+        ("POST", "/v1/segments/{id}/uploads", Requires(SegmentsWrite)),
+        (
+            "GET",
+            "/v1/segments/{id}/uploads/{upload_id}",
+            Requires(SegmentsRead),
+        ),
+        (
+            "GET",
+            "/v1/segments/{id}/uploads/{upload_id}/errors.csv",
+            Requires(PeopleRead),
+        ),
+        ("POST", "/v1/api-keys", Requires(ApiKeysManage)),
+        ("GET", "/v1/api-keys", Requires(ApiKeysManage)),
+        ("DELETE", "/v1/api-keys/{id}", Requires(ApiKeysManage)),
+        ("POST", "/v1/webhooks/twilio/status", Public),
+        ("POST", "/v1/twilio/inbound", Public),
+        ("POST", "/v1/teams/messages", Public),
+        ("GET", "/u/{token}", Public),
+        ("POST", "/u/{token}", Public),
+        ("GET", "/openapi.json", Public),
+    ]
+};
+
+/// What `method` on `route` requires; `None` for an operation missing from the table (the
+/// middleware then refuses it).
+pub fn access(method: &Method, route: &str) -> Option<Access> {
+    OPERATIONS
+        .iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, a)| *a)
+}
+
+/// Whether any method of `route` is in the table.
+pub fn route_declared(route: &str) -> bool {
+    OPERATIONS.iter().any(|(_, r, _)| *r == route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_hold_everything_and_no_one_else_reads_personal_data() {
+        for (_, _, access) in OPERATIONS {
+            if let Access::Requires(p) = access {
+                assert!(Role::Admin.allows(*p));
+            }
+        }
+        for role in [Role::Organizer, Role::Viewer, Role::Operator] {
+            assert!(!role.allows(Permission::PeopleRead), "{role}");
+            assert!(!role.allows(Permission::ApiKeysManage), "{role}");
+            assert!(!role.allows(Permission::CampaignsWrite), "{role}");
+        }
+        assert!(Role::Operator.allows(Permission::DeadLettersReplay));
+        assert!(!Role::Viewer.allows(Permission::DeadLettersReplay));
+        assert_eq!(Role::parse("viewer"), Some(Role::Viewer));
+        assert_eq!(Role::parse("root"), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! Who may do what. The role x operation matrix is generated from the served OpenAPI
+//! document: every operation is called as anonymous and as each role, and must answer 401,
+//! 403 or get through exactly as the permission it declares says. An operation without a
+//! declared permission fails here (and is refused by the api).
+
+use pushfleet_api::identity::{Access, Role, OPERATIONS};
+use pushfleet_testkit::{Service, TestApp};
+use serde_json::{json, Value};
+
+/// The permission the table declares for an operation, as the document names it.
+fn declared(method: &str, path: &str) -> Option<Access> {
+    OPERATIONS
+        .iter()
+        .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path)
+        .map(|(_, _, a)| *a)
+}
+
+async fn call(client: &reqwest::Client, app: &TestApp, method: &str, path: &str) -> (u16, String) {
+    let url = format!(
+        "{}{}",
+        app.api_url,
+        path.replace("{id}", "6f1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f")
+            .replace("{upload_id}", "7a1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f")
+            .replace("{token}", "not-a-token")
+    );
+    let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+    let mut request = client.request(method.clone(), url);
+    if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
+        request = request.json(&json!({}));
+    }
+    let response = request.send().await.expect("call the api");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let body = response.text().await.unwrap_or_default();
+    (status, format!("{challenge} {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_answers_each_role_as_its_declared_permission_says() {
+    let app = TestApp::spawn_with(&[Service::Api]).await;
+    let anonymous = TestApp::client(None);
+    let mut roles = Vec::new();
+    for role in Role::ALL {
+        roles.push((role, TestApp::client(Some(&app.api_key_with(role).await))));
+    }
+    let (_, doc): (u16, Value) = {
+        let r = anonymous
+            .get(format!("{}/openapi.json", app.api_url))
+            .send()
+            .await
+            .expect("the document");
+        (r.status().as_u16(), r.json().await.expect("JSON"))
+    };
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"].is_object(),
+        "{doc}"
+    );
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let access = declared(method, path)
+                .unwrap_or_else(|| panic!("{method} {path} declares no permission"));
+            let documented = op["x-pushfleet-permission"].as_str();
+            match access {
+                Access::Public => {
+                    assert_eq!(documented, None, "{method} {path}");
+                    assert_eq!(op["security"], json!([{}]), "{method} {path} is public");
+                    continue;
+                }
+                Access::Requires(p) => {
+                    assert_eq!(documented, Some(p.as_str()), "{method} {path}");
+                    assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
+                    let (status, text) = call(&anonymous, &app, method, path).await;
+                    assert_eq!(status, 401, "anonymous {method} {path}: {text}");
+                    assert!(text.starts_with("Bearer"), "WWW-Authenticate: {text}");
+                    for (role, client) in &roles {
+                        let (status, text) = call(client, &app, method, path).await;
+                        if role.allows(p) {
+                            assert!(
+                                status != 401 && status != 403,
+                                "{role} {method} {path}: {status} {text}"
+                            );
+                        } else {
+                            assert_eq!(status, 403, "{role} {method} {path}: {text}");
+                            assert!(text.contains(p.as_str()), "names the permission: {text}");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 25, "{checked} operations checked");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_keys_are_shown_once_used_listed_revoked_and_expire() {
+    let app = TestApp::spawn_with(&[Service::Api]).await;
+    let (status, created) = app
+        .post(
+            "/v1/api-keys",
+            &json!({"name": "hr-sync", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_owned();
+    assert!(secret.starts_with(created["prefix"].as_str().expect("prefix")));
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let viewer = TestApp::client(Some(&secret));
+    let r = viewer
+        .get(format!("{}/v1/segments", app.api_url))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200, "a viewer reads segments");
+    let r = viewer
+        .post(format!("{}/v1/api-keys", app.api_url))
+        .json(&json!({"name": "escalate", "role": "admin"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 403, "a viewer makes no keys");
+
+    let (_, page) = app.get("/v1/api-keys").await;
+    let listed = page["api_keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .cloned()
+        .expect("listed");
+    assert!(listed["last_used_at"].is_string(), "{listed}");
+    assert!(
+        listed.get("secret").is_none(),
+        "never shown again: {listed}"
+    );
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT secret_hash FROM api_keys WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(app.env.store.pool())
+            .await
+            .expect("stored");
+    assert_ne!(stored, secret.as_bytes(), "only a hash is stored");
+
+    let (status, revoked) = app
+        .http
+        .delete(format!("{}/v1/api-keys/{id}", app.api_url))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .expect("DELETE");
+    assert_eq!(status, 200, "{revoked:?}");
+    let r = viewer
+        .get(format!("{}/v1/segments", app.api_url))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 401, "a revoked key is refused at once");
+
+    let (status, expired) = app
+        .post(
+            "/v1/api-keys",
+            &json!({"name": "old", "role": "admin", "expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{expired}");
+    let old = TestApp::client(expired["secret"].as_str());
+    let r = old
+        .get(format!("{}/v1/segments", app.api_url))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 401, "an expired key is refused");
+    let forged = TestApp::client(Some("pf_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    let r = forged
+        .get(format!("{}/v1/segments", app.api_url))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 401);
+    app.shutdown().await;
+}

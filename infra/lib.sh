@@ -75,6 +75,8 @@ export PUSHFLEET_HOME PF_PG_PORT PF_AMQP_PORT PF_REDIS_PORT PF_RABBIT_DIST_PORT 
 export DATABASE_URL="postgres://pushfleet:pushfleet@127.0.0.1:${PF_PG_PORT}/pushfleet"
 export AMQP_URL="amqp://guest:guest@127.0.0.1:${PF_AMQP_PORT}/%2f"
 export REDIS_URL="redis://127.0.0.1:${PF_REDIS_PORT}/"
+# The local servers and the simulator: the services may use their development defaults.
+export PUSHFLEET_ENV=development
 
 # ---- layout ---------------------------------------------------------------
 PF_LOG_DIR="$PUSHFLEET_HOME/logs"

@@ -60,6 +60,26 @@ impl BotAuthConfig {
 impl ApiConfig {
     pub const DEFAULT_PUBLIC_URL: &'static str = "http://127.0.0.1:8080";
 
+    /// Before serving, outside development mode: the database and every secret the api
+    /// checks webhooks and links with must be set, to values that are not the public
+    /// development ones. (`migrate` and `api-key create` need only `DATABASE_URL`.)
+    pub fn refuse_development_defaults_for_serving() -> Result<(), ConfigError> {
+        pushfleet_config::refuse_development_defaults(&[
+            CommonConfig::SERVERS[0],
+            ("TWILIO_AUTH_TOKEN", "sim-token"),
+            (
+                "UNSUBSCRIBE_SECRET",
+                pushfleet_domain::unsubscribe_token::DEV_SECRET,
+            ),
+            ("TEAMS_APP_ID", "pushfleet-dev-app"),
+        ])
+    }
+
+    /// For the commands that only touch the database.
+    pub fn refuse_development_database() -> Result<(), ConfigError> {
+        pushfleet_config::refuse_development_defaults(&[CommonConfig::SERVERS[0]])
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_env(9100)?,

@@ -70,6 +70,10 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging("api");
+    match cli.command {
+        None | Some(Command::Serve) => ApiConfig::refuse_development_defaults_for_serving()?,
+        _ => ApiConfig::refuse_development_database()?,
+    }
     let cfg = ApiConfig::from_env().context("reading configuration")?;
     match cli.command {
         Some(Command::Migrate) => migrate(cfg.common.database_url.expose()).await,

@@ -80,6 +80,16 @@ impl EmailConfig {
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
+        let [database, amqp, redis] = pushfleet_config::CommonConfig::SERVERS;
+        pushfleet_config::refuse_development_defaults(&[
+            database,
+            amqp,
+            redis,
+            (
+                "UNSUBSCRIBE_SECRET",
+                pushfleet_domain::unsubscribe_token::DEV_SECRET,
+            ),
+        ])?;
         let d = Self::defaults(SenderConfig::from_env(Channel::Email, 9103)?);
         let smtp_tls: SmtpTls = env_or("SMTP_TLS", d.smtp_tls)?;
         Ok(Self {

@@ -23,6 +23,7 @@ pub struct EvaluatorConfig {
 
 impl EvaluatorConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
+        pushfleet_config::refuse_development_defaults(&CommonConfig::SERVERS[..2])?;
         Ok(Self {
             common: CommonConfig::from_env(9102)?,
             concurrency: env_or("EVALUATOR_CONCURRENCY", 2)?,

@@ -15,6 +15,7 @@ pub struct SchedulerConfig {
 
 impl SchedulerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
+        pushfleet_config::refuse_development_defaults(&CommonConfig::SERVERS[..2])?;
         Ok(Self {
             common: CommonConfig::from_env(9101)?,
             tick: env_duration_ms("SCHEDULER_TICK_MS", Duration::from_millis(250))?,

@@ -21,6 +21,13 @@ pub struct SmsConfig {
 
 impl SmsConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let [database, amqp, redis] = pushfleet_config::CommonConfig::SERVERS;
+        pushfleet_config::refuse_development_defaults(&[
+            database,
+            amqp,
+            redis,
+            ("TWILIO_AUTH_TOKEN", "sim-token"),
+        ])?;
         let from_raw = env_string("TWILIO_FROM", "+15005550006");
         let from = PhoneNumber::parse(&from_raw).map_err(|e| ConfigError::Invalid {
             name: "TWILIO_FROM".into(),

@@ -22,6 +22,14 @@ pub struct TeamsConfig {
 
 impl TeamsConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let [database, amqp, redis] = pushfleet_config::CommonConfig::SERVERS;
+        pushfleet_config::refuse_development_defaults(&[
+            database,
+            amqp,
+            redis,
+            ("TEAMS_APP_ID", "pushfleet-dev-app"),
+            ("TEAMS_APP_PASSWORD", "dev-secret"),
+        ])?;
         let token_url = env_string(
             "TEAMS_TOKEN_URL",
             "http://127.0.0.1:18080/botframework.com/oauth2/v2.0/token",

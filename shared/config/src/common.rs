@@ -24,6 +24,14 @@ pub struct CommonConfig {
 }
 
 impl CommonConfig {
+    /// The servers' variables with their development defaults, for
+    /// `refuse_development_defaults`.
+    pub const SERVERS: [(&'static str, &'static str); 3] = [
+        ("DATABASE_URL", Self::DEFAULT_DATABASE_URL),
+        ("AMQP_URL", Self::DEFAULT_AMQP_URL),
+        ("REDIS_URL", Self::DEFAULT_REDIS_URL),
+    ];
+
     pub const DEFAULT_DATABASE_URL: &'static str =
         "postgres://pushfleet:pushfleet@127.0.0.1:55432/pushfleet";
     pub const DEFAULT_AMQP_URL: &'static str = "amqp://guest:guest@127.0.0.1:55672/%2f";

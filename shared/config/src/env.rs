@@ -9,6 +9,13 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    #[error(
+        "refusing to start outside development mode (PUSHFLEET_ENV={dev}): these are unset or \
+         still have their development defaults, set them: {}",
+        names.join(", "),
+        dev = crate::DEVELOPMENT
+    )]
+    DevelopmentDefaults { names: Vec<String> },
 }
 
 /// A string from the environment, or the default when unset or empty.

@@ -3,6 +3,7 @@
 //! is cut off after `API_BODY_READ_TIMEOUT_MS`; axum's own loop waits for it forever.
 //! Bodies are bounded by `RequestBodyTimeoutLayer` (see `server::router`).
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -11,6 +12,7 @@ use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// How long requests in flight may take to finish after shutdown begins.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -30,7 +32,7 @@ pub async fn serve(
         .header_read_timeout(header_read_timeout);
     let graceful = GracefulShutdown::new();
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
@@ -42,7 +44,14 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        // The caller's address, for the audit log (`ConnectInfo`, as axum::serve gives it).
+        let app = app.clone();
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request)
+            },
+        ));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();

@@ -1,8 +1,8 @@
 use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
-    api_keys, audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
-    teams_messages, templates, twilio_inbound, unsubscribe, AppState,
+    api_keys, audiences, audit_log, campaigns, dead_letters, people, people_import,
+    segment_uploads, segments, teams_messages, templates, twilio_inbound, unsubscribe, AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
@@ -57,6 +57,7 @@ pub fn routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(segment_uploads::upload_errors_csv))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(audit_log::list_audit_log))
         .routes(routes!(twilio_inbound::twilio_inbound))
         .routes(routes!(teams_messages::teams_messages))
         .routes(routes!(

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod audiences;
+mod audit_log;
 mod bot_replies;
 mod campaigns;
 mod criteria_sql;
@@ -24,6 +25,7 @@ mod templates;
 
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
+pub use audit_log::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use bot_replies::OwedReply;
 pub use campaigns::{Campaign, CampaignProgress, CampaignStatus, NewCampaign};
 pub use criteria_sql::push_audience_filter;

@@ -189,3 +189,88 @@ async fn api_keys_are_shown_once_used_listed_revoked_and_expire() {
     assert_eq!(r.status(), 401);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn writes_and_personal_data_reads_are_audited_in_an_append_only_log() {
+    let app = TestApp::spawn_with(&[Service::Api]).await;
+    let (status, created) = app
+        .post(
+            "/v1/people",
+            &json!({"people": [{"email": "a@example.org", "first_name": "A"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let person = created["ids"][0].as_str().expect("id").to_owned();
+    let (status, _) = app.get(&format!("/v1/people/{person}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get("/v1/segments").await;
+    assert_eq!(status, 200, "a read of no personal data");
+    // A viewer's refused write is recorded too.
+    let viewer = TestApp::client(Some(&app.api_key_with(Role::Viewer).await));
+    let r = viewer
+        .post(format!("{}/v1/campaigns", app.api_url))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 403);
+
+    let (status, page) = app.get("/v1/audit-log").await;
+    assert_eq!(status, 200, "{page}");
+    let entries = page["entries"].as_array().expect("entries");
+    let summary: Vec<(String, String, i64, Option<String>)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["route"].as_str().unwrap_or_default().to_owned(),
+                e["kind"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_i64().unwrap_or_default(),
+                e["entity_id"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("/v1/campaigns".to_owned(), "write".to_owned(), 403, None),
+            (
+                "/v1/people/{id}".to_owned(),
+                "personal_data_read".to_owned(),
+                200,
+                Some(person.clone())
+            ),
+            (
+                "/v1/people".to_owned(),
+                "write".to_owned(),
+                201,
+                Some(person.clone())
+            ),
+        ],
+        "newest first, GET /v1/segments not audited: {page}"
+    );
+    assert_eq!(entries[0]["actor_role"], "viewer");
+    assert!(entries[1]["client_addr"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("127.0.0.1")));
+    let (_, filtered) = app
+        .get(&format!(
+            "/v1/audit-log?entity_id={person}&kind=personal_data_read"
+        ))
+        .await;
+    assert_eq!(
+        filtered["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{filtered}"
+    );
+
+    // Append-only, whoever asks the database.
+    for statement in [
+        "UPDATE audit_log SET status = 200",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let refused = sqlx::query(statement).execute(app.env.store.pool()).await;
+        assert!(refused.is_err(), "{statement} is refused");
+    }
+    app.shutdown().await;
+}

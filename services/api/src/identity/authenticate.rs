@@ -5,13 +5,15 @@
 //! accident. The caller is put in the request's extensions as a [`Principal`].
 
 use super::api_key;
-use super::permission::{access, Access, Role};
+use super::audit::{audited, record, AuditContext};
+use super::permission::{access, Access, Permission, Role};
 use crate::routes::AppState;
 use crate::ApiError;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use uuid::Uuid;
 
 /// Who is calling.
@@ -75,8 +77,28 @@ pub async fn authenticate(
         tracing::error!(key = %key.id, role = %key.role, "an API key with an unknown role");
         return unauthorized("the API key's role is unknown");
     };
+    let principal = Principal {
+        id: key.id,
+        name: key.name,
+        role,
+    };
+    let audit = audited(request.method(), permission).then(|| AuditContext {
+        method: request.method().clone(),
+        route: route.clone(),
+        path: request.uri().path().to_owned(),
+        client_addr: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.to_string()),
+        principal: principal.clone(),
+        kind: if permission == Permission::PeopleRead {
+            "personal_data_read"
+        } else {
+            "write"
+        },
+    });
     if !role.allows(permission) {
-        return ApiError::Status {
+        let refused = ApiError::Status {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
             message: format!(
@@ -85,14 +107,18 @@ pub async fn authenticate(
             ),
         }
         .into_response();
+        return match audit {
+            Some(ctx) => record(&state, ctx, refused).await,
+            None => refused,
+        };
     }
-    tracing::Span::current().record("operator", key.id.to_string());
-    request.extensions_mut().insert(Principal {
-        id: key.id,
-        name: key.name,
-        role,
-    });
-    next.run(request).await
+    tracing::Span::current().record("operator", principal.id.to_string());
+    request.extensions_mut().insert(principal);
+    let response = next.run(request).await;
+    match audit {
+        Some(ctx) => record(&state, ctx, response).await,
+        None => response,
+    }
 }
 
 fn unauthorized(message: &str) -> Response {

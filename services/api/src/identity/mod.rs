@@ -3,6 +3,7 @@
 //! webhooks are marked public in the one table of operations.
 
 pub mod api_key;
+mod audit;
 mod authenticate;
 pub mod permission;
 

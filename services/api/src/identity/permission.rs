@@ -80,6 +80,7 @@ pub enum Permission {
     DeadLettersRead,
     DeadLettersReplay,
     ApiKeysManage,
+    AuditRead,
 }
 
 impl Permission {
@@ -99,6 +100,7 @@ impl Permission {
             DeadLettersRead => "dead_letters:read",
             DeadLettersReplay => "dead_letters:replay",
             ApiKeysManage => "api_keys:manage",
+            AuditRead => "audit:read",
         }
     }
 }
@@ -163,6 +165,7 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("POST", "/v1/api-keys", Requires(ApiKeysManage)),
         ("GET", "/v1/api-keys", Requires(ApiKeysManage)),
         ("DELETE", "/v1/api-keys/{id}", Requires(ApiKeysManage)),
+        ("GET", "/v1/audit-log", Requires(AuditRead)),
         ("POST", "/v1/webhooks/twilio/status", Public),
         ("POST", "/v1/twilio/inbound", Public),
         ("POST", "/v1/teams/messages", Public),

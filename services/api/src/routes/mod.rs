@@ -1,5 +1,6 @@
 pub mod api_keys;
 pub mod audiences;
+pub mod audit_log;
 pub mod campaigns;
 pub mod dead_letters;
 pub mod people;

@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 DATABASE_URL="$base/$db" "$api" migrate >/dev/null
-DATABASE_URL="$base/$db" API_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$((port + 1))" \
+DATABASE_URL="$base/$db" API_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$((port + 1))" PUBLIC_ADDR=127.0.0.1:0 \
     API_MAX_BODY_BYTES=$((16 * 1024 * 1024)) API_BODY_READ_TIMEOUT_MS=10000 RUST_LOG=warn \
     "$api" >/dev/null 2>&1 &
 pid=$!

@@ -43,7 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 DATABASE_URL="$base_url/$db" "$api" migrate >/dev/null
-DATABASE_URL="$base_url/$db" API_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$admin_port" \
+DATABASE_URL="$base_url/$db" API_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$admin_port" PUBLIC_ADDR=127.0.0.1:0 \
     API_PUBLIC_URL="http://127.0.0.1:$port" RUST_LOG=warn "$api" >"$log" 2>&1 &
 api_pid=$!
 for _ in $(seq 1 100); do

@@ -118,6 +118,8 @@ impl Fleet {
                 "pushfleet-api".into(),
                 vec![
                     ("API_ADDR".into(), format!("127.0.0.1:{}", spec.api_port)),
+                    // The status callbacks come to the admin listener here (API_PUBLIC_URL).
+                    ("PUBLIC_ADDR".into(), "127.0.0.1:0".into()),
                     ("API_PUBLIC_URL".into(), spec.api_url()),
                 ],
             ),

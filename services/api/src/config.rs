@@ -7,6 +7,9 @@ pub struct ApiConfig {
     pub common: CommonConfig,
     /// `API_ADDR`: where admins reach the API.
     pub http_addr: SocketAddr,
+    /// `PUBLIC_ADDR` (default `127.0.0.1:8081`): the listener with the providers' webhooks
+    /// and the unsubscribe link alone, for an Ingress to expose.
+    pub public_http_addr: SocketAddr,
     /// `API_MAX_BODY_BYTES`: larger request bodies are refused with 413.
     pub max_body_bytes: usize,
     /// `API_PUBLIC_URL`: the API's base URL as providers call it (scheme, host, port and any
@@ -84,6 +87,7 @@ impl ApiConfig {
         Ok(Self {
             common: CommonConfig::from_env(9100)?,
             http_addr: env_or("API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            public_http_addr: env_or("PUBLIC_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
             max_body_bytes: env_or("API_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
             public_url: public_url(&env_string("API_PUBLIC_URL", Self::DEFAULT_PUBLIC_URL))?,
             twilio_auth_token: Secret::new(env_string("TWILIO_AUTH_TOKEN", "sim-token")),

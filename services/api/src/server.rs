@@ -27,6 +27,24 @@ use utoipa_axum::routes;
 /// Every operation of the API. The OpenAPI document is generated from this list (each
 /// handler's `#[utoipa::path]`), so a route cannot be served without being documented.
 pub fn routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
+    admin_routes(segment_upload_max_bytes).merge(public_routes())
+}
+
+/// What the public listener serves: the providers' webhooks and the recipients' links, each
+/// checked by its own signature or token. An Ingress exposes this listener alone.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(twilio_status::twilio_status_callback))
+        .routes(routes!(twilio_inbound::twilio_inbound))
+        .routes(routes!(teams_messages::teams_messages))
+        .routes(routes!(
+            unsubscribe::unsubscribe_page,
+            unsubscribe::unsubscribe_one_click
+        ))
+}
+
+/// The admins' operations (each behind an API key and a permission).
+fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(people::create_people))
         .routes(routes!(people_import::import_people))
@@ -43,7 +61,6 @@ pub fn routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::get_campaign))
         .routes(routes!(dead_letters::list_dead_letters))
         .routes(routes!(dead_letters::replay_dead_letters))
-        .routes(routes!(twilio_status::twilio_status_callback))
         .routes(routes!(segments::create_segment, segments::list_segments))
         .routes(routes!(segments::get_segment, segments::update_segment))
         .routes(routes!(segments::add_members))
@@ -58,40 +75,52 @@ pub fn routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(audit_log::list_audit_log))
-        .routes(routes!(twilio_inbound::twilio_inbound))
-        .routes(routes!(teams_messages::teams_messages))
-        .routes(routes!(
-            unsubscribe::unsubscribe_page,
-            unsubscribe::unsubscribe_one_click
-        ))
 }
 
-/// The API's routes over a store.
-pub fn router(store: Store, cfg: &ApiConfig) -> Router {
-    let twilio = Arc::new(TwilioWebhook {
-        public_url: cfg.public_url.clone(),
-        auth_token: cfg.twilio_auth_token.clone(),
-    });
-    let state = AppState {
+/// What every handler shares.
+fn app_state(store: Store, cfg: &ApiConfig) -> AppState {
+    AppState {
         store,
-        twilio,
+        twilio: Arc::new(TwilioWebhook {
+            public_url: cfg.public_url.clone(),
+            auth_token: cfg.twilio_auth_token.clone(),
+        }),
         unsubscribe_secret: cfg.unsubscribe_secret.clone(),
         bot_auth: Arc::new(BotTokenVerifier::new(cfg.bot_auth.clone())),
         import_max_bytes: cfg.import_max_bytes,
         json_import_max_bytes: cfg.max_body_bytes,
         segment_upload_max_bytes: cfg.segment_upload_max_bytes,
         import_slots: Arc::new(tokio::sync::Semaphore::new(cfg.import_concurrency.max(1))),
-    };
+    }
+}
+
+/// The admin listener's routes over a store: every operation (the public ones too, for
+/// callers inside the cluster) and `/openapi.json`.
+pub fn router(store: Store, cfg: &ApiConfig) -> Router {
+    let state = app_state(store, cfg);
     let (router, doc) = routes(cfg.segment_upload_max_bytes).split_for_parts();
     let doc = Arc::new(crate::openapi::complete(doc));
+    let router = router.route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc) }
+        }),
+    );
+    with_layers(router, state, cfg)
+}
+
+/// The public listener's routes: the webhooks and links alone. Nothing an admin does is
+/// reachable here, whatever the Ingress in front of it lets through.
+pub fn public_router(store: Store, cfg: &ApiConfig) -> Router {
+    let state = app_state(store, cfg);
+    let (router, _) = public_routes().split_for_parts();
+    with_layers(router, state, cfg)
+}
+
+/// The answers to unknown routes and methods, and the layers every request passes.
+fn with_layers(router: Router<AppState>, state: AppState, cfg: &ApiConfig) -> Router {
     router
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { Json(doc) }
-            }),
-        )
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::Status {
@@ -120,7 +149,10 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
 
 /// A started API: where it listens, and the task to await for its end.
 pub struct RunningApi {
+    /// The admins' operations (and the public ones, for callers inside the cluster).
     pub addr: SocketAddr,
+    /// The webhooks and links alone: what an Ingress exposes.
+    pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub task: JoinHandle<()>,
 }
@@ -151,18 +183,27 @@ pub async fn serve_on(
         .await
         .context("binding the admin port")?;
     let addr = listener.local_addr()?;
+    let public_listener = TcpListener::bind(cfg.public_http_addr)
+        .await
+        .with_context(|| format!("binding the public listener {}", cfg.public_http_addr))?;
+    let public_addr = public_listener.local_addr()?;
     let app = router(store.clone(), &cfg);
+    let public_app = public_router(store.clone(), &cfg);
     let header_read_timeout = cfg.body_read_timeout;
     tokio::spawn(forget_expired_idempotency_keys(store, shutdown.clone()));
-    tracing::info!(%addr, public_url = %cfg.public_url, "api listening");
+    tracing::info!(%addr, %public_addr, public_url = %cfg.public_url, "api listening");
     let task = tokio::spawn(async move {
-        crate::http_server::serve(listener, app, header_read_timeout, shutdown).await;
+        tokio::join!(
+            crate::http_server::serve(listener, app, header_read_timeout, shutdown.clone()),
+            crate::http_server::serve(public_listener, public_app, header_read_timeout, shutdown),
+        );
         admin_shutdown.cancel();
         let _ = admin.await;
         tracing::info!("api stopped cleanly");
     });
     Ok(RunningApi {
         addr,
+        public_addr,
         admin_addr,
         task,
     })

@@ -105,6 +105,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The admin key `http` sends, for requests a test builds by hand.
     pub api_key: String,
+    /// The api's public listener (webhooks and links alone).
+    pub public_api_url: String,
     /// Applied to every sender started after it is changed.
     pub sender_tuning: SenderTuning,
     /// `PEOPLE_IMPORT_MAX_BYTES` of the api, applied when it (re)starts.
@@ -159,6 +161,7 @@ impl TestApp {
             api_url: String::new(),
             http: client_with_key(&api_key),
             api_key,
+            public_api_url: String::new(),
             sender_tuning: SenderTuning::default(),
             import_max_bytes: 64 * 1024 * 1024,
             import_concurrency: 2,
@@ -186,6 +189,7 @@ impl TestApp {
         let cfg = ApiConfig {
             common: self.env.common(),
             http_addr: addr,
+            public_http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_body_bytes: 1024 * 1024,
             public_url: self.api_url.clone(),
             twilio_auth_token: Secret::new(TWILIO_AUTH_TOKEN.into()),
@@ -204,6 +208,7 @@ impl TestApp {
         let running = pushfleet_api::serve_on(listener, cfg, shutdown.clone())
             .await
             .expect("start the api");
+        self.public_api_url = format!("http://{}", running.public_addr);
         let api_task = running.task;
         let task = tokio::spawn(async move {
             api_task.await?;

@@ -274,3 +274,46 @@ async fn writes_and_personal_data_reads_are_audited_in_an_append_only_log() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_public_listener_serves_the_webhooks_and_links_alone() {
+    let app = TestApp::spawn_with(&[Service::Api]).await;
+    let public = &app.public_api_url;
+    // An admin key does not make an admin operation reachable there.
+    for path in [
+        "/v1/segments",
+        "/v1/people/6f1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f",
+        "/openapi.json",
+        "/v1/audit-log",
+    ] {
+        let r = app
+            .http
+            .get(format!("{public}{path}"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), 404, "{path} is not on the public listener");
+    }
+    let r = app
+        .http
+        .post(format!("{public}/v1/campaigns"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 404);
+    // The webhooks are, each behind its own signature check.
+    let r = reqwest::Client::new()
+        .post(format!("{public}/v1/twilio/inbound"))
+        .form(&[("From", "+15005550006"), ("Body", "STOP")])
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap_or_default();
+    assert!(
+        status == 401 || status == 403,
+        "reached, and refused for its missing signature: {status} {body}"
+    );
+    app.shutdown().await;
+}

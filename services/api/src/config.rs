@@ -75,6 +75,8 @@ impl ApiConfig {
                 pushfleet_domain::unsubscribe_token::DEV_SECRET,
             ),
             ("TEAMS_APP_ID", "pushfleet-dev-app"),
+            // What webhook signatures cover: a localhost default fails every Twilio check.
+            ("API_PUBLIC_URL", Self::DEFAULT_PUBLIC_URL),
         ])
     }
 

@@ -31,12 +31,16 @@ const MAX_STORED_RESPONSE: usize = 1024 * 1024;
 const MAX_KEY_LEN: usize = 255;
 
 /// Whether an operation takes `Idempotency-Key`: every POST of the admin API but the people
-/// import (an upsert, idempotent by itself, whose bodies run to a gigabyte) and the
-/// providers' webhooks (they carry their own message ids).
+/// import (an upsert, idempotent by itself, whose bodies run to a gigabyte), the audience
+/// preview (a read of personal data, which must not be kept), the API key create (its
+/// answer holds the secret, which is shown once and stored only hashed) and the providers'
+/// webhooks (they carry their own message ids).
 pub fn applies_to(method: &Method, path: &str) -> bool {
     method == Method::POST
         && path.starts_with("/v1/")
         && path != "/v1/people/import"
+        && path != "/v1/audiences/preview"
+        && path != "/v1/api-keys"
         && !path.starts_with("/v1/webhooks/")
         && !path.starts_with("/v1/twilio/")
         && !path.starts_with("/v1/teams/")
@@ -47,6 +51,14 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let Some(raw) = request.headers().get(HEADER) else {
         return next.run(request).await;
     };
+    // Only an identified caller's creates: a key is scoped to its caller.
+    let Some(principal) = request
+        .extensions()
+        .get::<crate::identity::Principal>()
+        .map(|p| p.id)
+    else {
+        return next.run(request).await;
+    };
     if !applies_to(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
@@ -55,11 +67,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         Err(e) => return e.into_response(),
     };
     // Keys are per caller: two callers' keys never meet.
-    let scope = request
-        .extensions()
-        .get::<crate::identity::Principal>()
-        .map(|p| p.id.to_string())
-        .unwrap_or_default();
+    let scope = principal.to_string();
     let (parts, body) = request.into_parts();
     let limit = state
         .json_import_max_bytes

@@ -177,15 +177,16 @@ pub async fn serve_on(
     let store = Store::connect(cfg.common.database_url.expose(), cfg.common.db_pool_size)
         .await
         .context("connecting to Postgres")?;
+    // Bound before anything starts serving: a port that is taken stops the start whole.
+    let public_listener = TcpListener::bind(cfg.public_http_addr)
+        .await
+        .with_context(|| format!("binding the public listener {}", cfg.public_http_addr))?;
     let readiness = Readiness::new().with_check("postgres", store.readiness_check());
     let admin_shutdown = CancellationToken::new();
     let (admin_addr, admin) = serve_admin(cfg.common.admin_addr, readiness, admin_shutdown.clone())
         .await
         .context("binding the admin port")?;
     let addr = listener.local_addr()?;
-    let public_listener = TcpListener::bind(cfg.public_http_addr)
-        .await
-        .with_context(|| format!("binding the public listener {}", cfg.public_http_addr))?;
     let public_addr = public_listener.local_addr()?;
     let app = router(store.clone(), &cfg);
     let public_app = public_router(store.clone(), &cfg);

@@ -89,6 +89,8 @@ impl EmailConfig {
                 "UNSUBSCRIBE_SECRET",
                 pushfleet_domain::unsubscribe_token::DEV_SECRET,
             ),
+            // Every e-mail carries this link: not a localhost one.
+            ("UNSUBSCRIBE_BASE_URL", "http://127.0.0.1:8080"),
         ])?;
         let d = Self::defaults(SenderConfig::from_env(Channel::Email, 9103)?);
         let smtp_tls: SmtpTls = env_or("SMTP_TLS", d.smtp_tls)?;

@@ -27,6 +27,8 @@ impl SmsConfig {
             amqp,
             redis,
             ("TWILIO_AUTH_TOKEN", "sim-token"),
+            ("TWILIO_API_BASE", "http://127.0.0.1:18080"),
+            ("TWILIO_ACCOUNT_SID", "ACsim"),
         ])?;
         let from_raw = env_string("TWILIO_FROM", "+15005550006");
         let from = PhoneNumber::parse(&from_raw).map_err(|e| ConfigError::Invalid {

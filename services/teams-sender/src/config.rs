@@ -29,6 +29,11 @@ impl TeamsConfig {
             redis,
             ("TEAMS_APP_ID", "pushfleet-dev-app"),
             ("TEAMS_APP_PASSWORD", "dev-secret"),
+            // The app password goes to this URL: never the simulator's by default.
+            (
+                "TEAMS_TOKEN_URL",
+                "http://127.0.0.1:18080/botframework.com/oauth2/v2.0/token",
+            ),
         ])?;
         let token_url = env_string(
             "TEAMS_TOKEN_URL",

@@ -317,3 +317,57 @@ async fn the_public_listener_serves_the_webhooks_and_links_alone() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn head_needs_what_get_needs_and_other_methods_stop_at_the_door() {
+    let app = TestApp::spawn_with(&[Service::Api]).await;
+    let anonymous = TestApp::client(None);
+    let person = "6f1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f";
+    let r = anonymous
+        .head(format!("{}/v1/people/{person}", app.api_url))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(r.status(), 401, "HEAD runs the GET handler: it needs a key");
+    let viewer = TestApp::client(Some(&app.api_key_with(Role::Viewer).await));
+    let r = viewer
+        .head(format!("{}/v1/audit-log", app.api_url))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(r.status(), 403);
+    // A method the route does not have is refused before any layer behind the door runs:
+    // no idempotency record for an anonymous caller.
+    let r = anonymous
+        .post(format!("{}/v1/audit-log", app.api_url))
+        .header("idempotency-key", "k")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 405);
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(app.env.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(kept, 0);
+    // A key's secret is never kept for a replay.
+    let (status, _) = {
+        let r = app
+            .http
+            .post(format!("{}/v1/api-keys", app.api_url))
+            .header("idempotency-key", "new-key")
+            .json(&json!({"name": "k", "role": "viewer"}))
+            .send()
+            .await
+            .expect("POST");
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(status, 201);
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(app.env.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(kept, 0, "the answer with the secret is not stored");
+    app.shutdown().await;
+}

@@ -10,7 +10,7 @@ use super::permission::{access, Access, Permission, Role};
 use crate::routes::AppState;
 use crate::ApiError;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -38,11 +38,26 @@ pub async fn authenticate(
     else {
         return next.run(request).await;
     };
-    let permission = match access(request.method(), &route) {
+    // axum answers HEAD with the GET handler: it needs what GET needs.
+    let method = if request.method() == Method::HEAD {
+        Method::GET
+    } else {
+        request.method().clone()
+    };
+    let permission = match access(&method, &route) {
         Some(Access::Public) => return next.run(request).await,
         Some(Access::Requires(p)) => p,
         // Another method of a declared route: the router answers 405.
-        None if super::permission::route_declared(&route) => return next.run(request).await,
+        // Another method of a declared route: answered here, so that nothing behind this
+        // layer (the idempotency record, a body read) runs for it.
+        None if super::permission::route_declared(&route) => {
+            return ApiError::Status {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "method not allowed on this route".into(),
+            }
+            .into_response();
+        }
         None => {
             tracing::error!(method = %request.method(), %route, "operation without a declared permission; refused");
             return ApiError::Status {

@@ -129,10 +129,21 @@ pub async fn authenticate(
     }
     tracing::Span::current().record("operator", principal.id.to_string());
     request.extensions_mut().insert(principal);
-    let response = next.run(request).await;
-    match audit {
-        Some(ctx) => record(&state, ctx, response).await,
-        None => response,
+    let Some(ctx) = audit else {
+        return next.run(request).await;
+    };
+    // An audited act and its record run in a task of their own: a client that goes away
+    // mid-request drops only its wait, so a write that commits is always recorded.
+    let done = tokio::spawn(async move {
+        let response = next.run(request).await;
+        record(&state, ctx, response).await
+    });
+    match done.await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "an audited request's task failed");
+            ApiError::Internal(anyhow::anyhow!("the request's task failed")).into_response()
+        }
     }
 }
 

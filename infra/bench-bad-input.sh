@@ -9,7 +9,7 @@ PF_PG_FAST=1 ./infra/up.sh >/dev/null
 # shellcheck disable=SC1091
 source .pushfleet/env
 cargo build -q --release -p pushfleet-api
-api=target/release/pushfleet-api
+api="${CARGO_TARGET_DIR:-target}/release/pushfleet-api"
 db="pf_bench_bad_$$"
 base="${DATABASE_URL%/*}"
 psql "$DATABASE_URL" -qc "CREATE DATABASE $db"

@@ -26,7 +26,7 @@ if [[ ! -x "$venv/bin/schemathesis" ]]; then
 fi
 
 cargo build -q -p pushfleet-api
-api="target/debug/pushfleet-api"
+api="${CARGO_TARGET_DIR:-target}/debug/pushfleet-api"
 doc="$PUSHFLEET_HOME/openapi.json"
 "$api" openapi >"$doc"
 "$venv/bin/openapi-spec-validator" "$doc"

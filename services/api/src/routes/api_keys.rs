@@ -137,14 +137,8 @@ pub async fn list_api_keys(
     State(state): State<AppState>,
     query: Result<Query<ApiKeyPageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ApiKeyPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        message: e.body_text(),
-    })?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
+    let q = super::query(query)?;
+    let limit = super::page_limit(q.limit, 100)?;
     let keys = state.store.list_api_keys(limit + 1, q.before).await?;
     let more = keys.len() as i64 > limit;
     let api_keys: Vec<ApiKeyView> = keys

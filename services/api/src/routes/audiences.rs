@@ -184,10 +184,7 @@ fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 }
 
 fn page_query(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, ApiError> {
-    q.map(|Query(q)| q).map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        message: e.body_text(),
-    })
+    super::query(q)
 }
 
 fn today() -> NaiveDate {

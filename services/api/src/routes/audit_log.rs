@@ -85,14 +85,8 @@ pub async fn list_audit_log(
     State(state): State<AppState>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        message: e.body_text(),
-    })?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
+    let q = super::query(query)?;
+    let limit = super::page_limit(q.limit, 100)?;
     if let Some(kind) = &q.kind {
         if kind.as_str() != "write" && kind.as_str() != "personal_data_read" {
             return Err(ApiError::invalid("kind", "write or personal_data_read"));

@@ -37,6 +37,29 @@ pub struct AppState {
     pub import_slots: Arc<tokio::sync::Semaphore>,
 }
 
+/// A query string's parameters, or a JSON 400 naming what does not parse.
+pub(crate) fn query<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, crate::ApiError> {
+    q.map(|axum::extract::Query(q)| q)
+        .map_err(|e| crate::ApiError::BadRequest {
+            code: "invalid_query",
+            message: e.body_text(),
+        })
+}
+
+/// A list's page size: `limit` or `default`, 1 to 500.
+pub(crate) fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, crate::ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=500).contains(&limit) {
+        return Err(crate::ApiError::invalid(
+            "limit",
+            "must be between 1 and 500",
+        ));
+    }
+    Ok(limit)
+}
+
 /// Trims a required text field; records an error when it is empty or too long.
 pub(crate) fn required_text(
     errors: &mut Vec<crate::api_error::FieldError>,

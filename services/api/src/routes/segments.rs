@@ -229,14 +229,8 @@ pub async fn list_segments(
     State(state): State<AppState>,
     query: Result<Query<SegmentPageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SegmentPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        message: e.body_text(),
-    })?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
+    let q = super::query(query)?;
+    let limit = super::page_limit(q.limit, 100)?;
     let segments = state.store.list_segments(limit, q.before).await?;
     let next_before = (segments.len() as i64 == limit)
         .then(|| segments.last().map(|s| s.id))

@@ -34,6 +34,12 @@ fn key_pair() -> anyhow::Result<&'static RsaKeyPair> {
 /// A JWT with these claims, signed RS256 by the simulator's key (`kid` = [`BOT_KEY_ID`]).
 pub fn sign_bot_token(claims: &Value) -> anyhow::Result<String> {
     let header = json!({ "alg": "RS256", "typ": "JWT", "kid": BOT_KEY_ID, "x5t": BOT_KEY_ID });
+    sign_rs256(&header, claims)
+}
+
+/// A JWT with this header and these claims, signed RS256 by the simulator's fixture key
+/// (whatever `alg` and `kid` the header says: tests forge headers with it).
+pub fn sign_rs256(header: &Value, claims: &Value) -> anyhow::Result<String> {
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
@@ -107,16 +113,22 @@ pub(crate) async fn jwks() -> axum::response::Response {
 }
 
 fn public_jwk() -> anyhow::Result<Value> {
-    let key = key_pair().context("bot signing key")?;
+    let mut jwk = rsa_public_jwk(BOT_KEY_ID)?;
+    jwk["x5t"] = json!(BOT_KEY_ID);
+    jwk["endorsements"] = json!(["msteams", "emulator", "webchat"]);
+    Ok(jwk)
+}
+
+/// The public half of the fixture key as a JWK with this `kid`.
+pub fn rsa_public_jwk(kid: &str) -> anyhow::Result<Value> {
+    let key = key_pair().context("the simulator's signing key")?;
     let public = key.public_key();
     let components: ring::rsa::PublicKeyComponents<Vec<u8>> = public.into();
     Ok(json!({
         "kty": "RSA",
         "use": "sig",
-        "kid": BOT_KEY_ID,
-        "x5t": BOT_KEY_ID,
+        "kid": kid,
         "n": URL_SAFE_NO_PAD.encode(&components.n),
         "e": URL_SAFE_NO_PAD.encode(&components.e),
-        "endorsements": ["msteams", "emulator", "webchat"],
     }))
 }

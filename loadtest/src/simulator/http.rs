@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::SimConfig;
 use super::gate::{Fault, Gate};
 use super::recorder::Channel;
-use super::{bot_identity, control, sendgrid, teams, twilio};
+use super::{bot_identity, control, identity_provider, sendgrid, teams, twilio};
 
 /// SendGrid accepts up to 1,000 recipients and large HTML bodies; axum's 2 MB default is too
 /// small for that.
@@ -107,6 +107,11 @@ pub(crate) fn router(state: AppState) -> Router {
             get(bot_identity::openid_metadata),
         )
         .route(bot_identity::JWKS_PATH, get(bot_identity::jwks))
+        .route(
+            identity_provider::METADATA_PATH,
+            get(identity_provider::openid_configuration),
+        )
+        .route(identity_provider::JWKS_PATH, get(identity_provider::jwks))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

@@ -8,6 +8,7 @@ mod config;
 mod control;
 mod gate;
 mod http;
+pub mod identity_provider;
 mod knobs;
 mod latency;
 mod limits;
@@ -59,6 +60,11 @@ impl SimHandle {
     /// Where bots find the Bot Framework's signing keys (`BOT_OPENID_METADATA_URL`).
     pub fn bot_openid_metadata_url(&self) -> String {
         format!("{}{}", self.base_url(), bot_identity::OPENID_METADATA_PATH)
+    }
+
+    /// The simulated identity provider's issuer (`OIDC_ISSUER`): discovery and keys below it.
+    pub fn oidc_issuer(&self) -> String {
+        format!("{}{}", self.base_url(), identity_provider::ISSUER_PATH)
     }
 
     /// Rate-limit counters and the busiest windows seen, as `GET /_sim/limits` reports them.

@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub unsubscribe_secret: Secret<String>,
     /// How the bot's messaging endpoint checks the Bot Framework's tokens.
     pub bot_auth: BotAuthConfig,
+    /// How operators' OIDC tokens are checked (`OIDC_*`); `None`: API keys only.
+    pub oidc: Option<crate::identity::OidcConfig>,
     /// `PEOPLE_IMPORT_MAX_BYTES`: the largest streamed people import (CSV, NDJSON).
     pub import_max_bytes: u64,
     /// `IMPORT_CONCURRENCY` (default 2): people imports running at once on this replica;
@@ -96,6 +98,7 @@ impl ApiConfig {
             segment_upload_max_bytes: env_or("SEGMENT_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)?,
             unsubscribe_secret: unsubscribe_secret(),
             bot_auth: BotAuthConfig::from_env(),
+            oidc: crate::identity::OidcConfig::from_env()?,
             import_max_bytes: env_or("PEOPLE_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)?,
             import_concurrency: env_or("IMPORT_CONCURRENCY", 2)?,
             body_read_timeout: pushfleet_config::env_duration_ms(

@@ -11,6 +11,7 @@ mod extract;
 mod http_server;
 pub mod idempotency;
 pub mod identity;
+mod jwks;
 mod openapi;
 mod people_rows;
 mod routes;

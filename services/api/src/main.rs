@@ -38,6 +38,9 @@ enum ApiKeyCommand {
         /// Days until it stops working; never when absent.
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// A permission label the key is limited to (repeat for several); none: not limited.
+        #[arg(long = "label")]
+        labels: Vec<String>,
     },
 }
 
@@ -81,12 +84,14 @@ async fn main() -> anyhow::Result<()> {
             role,
             name,
             expires_in_days,
+            labels,
         })) => {
             let secret = create_api_key(
                 cfg.common.database_url.expose(),
                 &name,
                 role.into(),
                 expires_in_days,
+                labels,
             )
             .await?;
             writeln!(std::io::stdout(), "{secret}")?;

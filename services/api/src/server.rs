@@ -1,7 +1,7 @@
 use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
-    api_keys, audiences, audit_log, campaigns, dead_letters, people, people_import,
+    api_keys, audiences, audit_log, campaigns, dead_letters, operators, people, people_import,
     segment_uploads, segments, teams_messages, templates, twilio_inbound, unsubscribe, AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
@@ -75,6 +75,9 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(audit_log::list_audit_log))
+        .routes(routes!(operators::me))
+        .routes(routes!(operators::list_operators))
+        .routes(routes!(operators::get_operator, operators::update_operator))
 }
 
 /// What every handler shares.
@@ -87,6 +90,10 @@ fn app_state(store: Store, cfg: &ApiConfig) -> AppState {
         }),
         unsubscribe_secret: cfg.unsubscribe_secret.clone(),
         bot_auth: Arc::new(BotTokenVerifier::new(cfg.bot_auth.clone())),
+        oidc: cfg
+            .oidc
+            .clone()
+            .map(|c| Arc::new(crate::identity::OidcVerifier::new(c))),
         import_max_bytes: cfg.import_max_bytes,
         json_import_max_bytes: cfg.max_body_bytes,
         segment_upload_max_bytes: cfg.segment_upload_max_bytes,
@@ -234,13 +241,23 @@ pub async fn create_api_key(
     name: &str,
     role: crate::identity::Role,
     expires_in_days: Option<u32>,
+    labels: Vec<String>,
 ) -> anyhow::Result<String> {
+    let labels = (!labels.is_empty())
+        .then(|| {
+            labels
+                .into_iter()
+                .map(pushfleet_domain::PermissionLabel::parse)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .context("--label")?;
     let store = Store::connect(database_url, 1)
         .await
         .context("connecting to Postgres")?;
     let expires_at =
         expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
-    let created = api_keys::create_key(&store, name, role, expires_at, None)
+    let created = api_keys::create_key(&store, name, role, labels, expires_at, None)
         .await
         .map_err(|e| anyhow::anyhow!("creating the key: {e}"))?;
     Ok(created.secret)

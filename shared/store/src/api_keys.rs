@@ -15,6 +15,8 @@ pub struct ApiKey {
     /// The first characters of the key (`pf_AbCdEf`), to recognise it.
     pub prefix: String,
     pub role: String,
+    /// The labels the key is limited to; `None`: not limited.
+    pub labels: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -28,17 +30,19 @@ pub struct NewApiKey<'a> {
     pub prefix: &'a str,
     pub secret_hash: &'a [u8],
     pub role: &'a str,
+    pub labels: Option<&'a [String]>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_by: Option<Uuid>,
 }
 
-const COLUMNS: &str = "id, name, prefix, role, created_at, expires_at, revoked_at, last_used_at";
+const COLUMNS: &str =
+    "id, name, prefix, role, labels, created_at, expires_at, revoked_at, last_used_at";
 
 impl Store {
     pub async fn create_api_key(&self, key: &NewApiKey<'_>) -> Result<ApiKey, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "INSERT INTO api_keys (name, prefix, secret_hash, role, expires_at, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            "INSERT INTO api_keys (name, prefix, secret_hash, role, expires_at, created_by, labels)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         ))
         .bind(key.name)
         .bind(key.prefix)
@@ -46,6 +50,7 @@ impl Store {
         .bind(key.role)
         .bind(key.expires_at)
         .bind(key.created_by)
+        .bind(key.labels)
         .fetch_one(self.pool())
         .await?)
     }

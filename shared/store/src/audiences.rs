@@ -14,6 +14,8 @@ pub struct Audience {
     pub criteria: Option<serde_json::Value>,
     /// Members of a fixed audience; for a dynamic one, None (ask for a preview).
     pub member_count: Option<i64>,
+    /// Permission labels (seed 003).
+    pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -45,7 +47,7 @@ pub struct Snapshot {
 /// The columns of an `AudienceMember`, from `people p`.
 const MEMBER_COLUMNS: &str = "p.id, p.first_name, p.last_name, p.email, p.department, p.job_title";
 
-const AUDIENCE_COLUMNS: &str = "a.id, a.name, a.kind, a.criteria, a.created_at,
+const AUDIENCE_COLUMNS: &str = "a.id, a.name, a.kind, a.criteria, a.labels, a.created_at,
     CASE WHEN a.kind = 'fixed'
          THEN (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id) END AS member_count";
 
@@ -56,6 +58,7 @@ impl Store {
         &self,
         name: &str,
         person_ids: &[Uuid],
+        labels: &[String],
     ) -> Result<Audience, StoreError> {
         let mut tx = self.pool().begin().await?;
         let unknown: Vec<Uuid> = sqlx::query_scalar(
@@ -70,10 +73,11 @@ impl Store {
         }
         let id = Uuid::now_v7();
         let created_at: DateTime<Utc> = sqlx::query_scalar(
-            "INSERT INTO audiences (id, name) VALUES ($1, $2) RETURNING created_at",
+            "INSERT INTO audiences (id, name, labels) VALUES ($1, $2, $3) RETURNING created_at",
         )
         .bind(id)
         .bind(name)
+        .bind(labels)
         .fetch_one(&mut *tx)
         .await?;
         let inserted = sqlx::query(
@@ -92,6 +96,7 @@ impl Store {
             kind: "fixed".into(),
             criteria: None,
             member_count: Some(inserted as i64),
+            labels: labels.to_vec(),
             created_at,
         })
     }
@@ -102,16 +107,18 @@ impl Store {
         &self,
         name: &str,
         criteria: &Criteria,
+        labels: &[String],
     ) -> Result<Audience, StoreError> {
         let id = Uuid::now_v7();
         let json = criteria.to_json();
         let created_at: DateTime<Utc> = sqlx::query_scalar(
-            "INSERT INTO audiences (id, name, kind, criteria) VALUES ($1, $2, 'dynamic', $3)
-             RETURNING created_at",
+            "INSERT INTO audiences (id, name, kind, criteria, labels)
+             VALUES ($1, $2, 'dynamic', $3, $4) RETURNING created_at",
         )
         .bind(id)
         .bind(name)
         .bind(&json)
+        .bind(labels)
         .fetch_one(self.pool())
         .await?;
         Ok(Audience {
@@ -120,6 +127,7 @@ impl Store {
             kind: "dynamic".into(),
             criteria: Some(json),
             member_count: None,
+            labels: labels.to_vec(),
             created_at,
         })
     }

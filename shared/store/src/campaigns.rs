@@ -17,6 +17,8 @@ pub struct NewCampaign {
     pub send_window: Option<SendWindow>,
     /// Teams: send only when the recipient is available.
     pub wait_for_availability: bool,
+    /// Permission labels (seed 003).
+    pub labels: Vec<String>,
 }
 
 /// Where a campaign stands. `Completed` is derived: deliveries written and none of them
@@ -45,6 +47,7 @@ pub struct Campaign {
     pub wait_for_availability: bool,
     /// Why its evaluation was given up (dead-lettered); cleared by a replay.
     pub evaluation_error: Option<String>,
+    pub labels: Vec<String>,
 }
 
 /// Counts of deliveries per state, overall and per channel, and per provider status (what
@@ -82,7 +85,7 @@ impl Campaign {
 }
 
 const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, start_at, status, \
-     created_at, evaluated_at, send_window, wait_for_availability, evaluation_error";
+     created_at, evaluated_at, send_window, wait_for_availability, evaluation_error, labels";
 
 impl Store {
     /// Creates a scheduled campaign. The audience and template must exist and a fixed
@@ -115,8 +118,8 @@ impl Store {
         let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at,
-                                    send_window, wait_for_availability)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CAMPAIGN_COLUMNS}"
+                                    send_window, wait_for_availability, labels)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
         .bind(&c.name)
@@ -126,6 +129,7 @@ impl Store {
         .bind(c.start_at)
         .bind(c.send_window.clone().map(Json))
         .bind(c.wait_for_availability)
+        .bind(&c.labels)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -17,6 +17,8 @@ pub struct Segment {
     pub opt_in_reply: Option<String>,
     /// The bot's reply after the opt-out button; `None` for the default.
     pub opt_out_reply: Option<String>,
+    /// Permission labels (seed 003).
+    pub labels: Vec<String>,
 }
 
 /// The replies of a new segment (`None`: the default).
@@ -33,10 +35,13 @@ pub struct SegmentChange {
     pub name: Option<String>,
     pub opt_in_reply: Option<Option<String>>,
     pub opt_out_reply: Option<Option<String>>,
+    /// New permission labels.
+    pub labels: Option<Vec<String>>,
 }
 
 /// The columns of a `Segment`, over `segments s`.
-const SEGMENT_COLUMNS: &str = "s.id, s.name, s.created_at, s.opt_in_reply, s.opt_out_reply,
+const SEGMENT_COLUMNS: &str =
+    "s.id, s.name, s.created_at, s.opt_in_reply, s.opt_out_reply, s.labels,
     (SELECT count(*) FROM segment_members m WHERE m.segment_id = s.id) AS member_count";
 
 /// How a person got into a segment (`segment_members.source`).
@@ -98,16 +103,18 @@ impl Store {
         &self,
         name: &str,
         replies: &SegmentReplies,
+        labels: &[String],
     ) -> Result<Segment, StoreError> {
         let id = Uuid::now_v7();
         let created_at: DateTime<Utc> = sqlx::query_scalar(
-            "INSERT INTO segments (id, name, opt_in_reply, opt_out_reply) VALUES ($1, $2, $3, $4)
-             RETURNING created_at",
+            "INSERT INTO segments (id, name, opt_in_reply, opt_out_reply, labels)
+             VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
         )
         .bind(id)
         .bind(name)
         .bind(&replies.opt_in)
         .bind(&replies.opt_out)
+        .bind(labels)
         .fetch_one(self.pool())
         .await?;
         Ok(Segment {
@@ -117,6 +124,7 @@ impl Store {
             created_at,
             opt_in_reply: replies.opt_in.clone(),
             opt_out_reply: replies.opt_out.clone(),
+            labels: labels.to_vec(),
         })
     }
 
@@ -140,7 +148,8 @@ impl Store {
         let found = sqlx::query(
             "UPDATE segments SET name = coalesce($2, name),
                     opt_in_reply = CASE WHEN $3 THEN $4 ELSE opt_in_reply END,
-                    opt_out_reply = CASE WHEN $5 THEN $6 ELSE opt_out_reply END
+                    opt_out_reply = CASE WHEN $5 THEN $6 ELSE opt_out_reply END,
+                    labels = coalesce($7, labels)
              WHERE id = $1",
         )
         .bind(id)
@@ -149,6 +158,7 @@ impl Store {
         .bind(change.opt_in_reply.clone().flatten())
         .bind(change.opt_out_reply.is_some())
         .bind(change.opt_out_reply.clone().flatten())
+        .bind(&change.labels)
         .execute(self.pool())
         .await?
         .rows_affected();
@@ -163,14 +173,17 @@ impl Store {
         &self,
         limit: i64,
         before: Option<Uuid>,
+        labels: Option<&[String]>,
     ) -> Result<Vec<Segment>, StoreError> {
         Ok(sqlx::query_as::<_, Segment>(&format!(
             "SELECT {SEGMENT_COLUMNS} FROM segments s
-             WHERE $2::uuid IS NULL OR s.id < $2
+             WHERE ($2::uuid IS NULL OR s.id < $2)
+               AND ($3::text[] IS NULL OR s.labels && $3)
              ORDER BY s.id DESC LIMIT $1"
         ))
         .bind(limit)
         .bind(before)
+        .bind(labels)
         .fetch_all(self.pool())
         .await?)
     }

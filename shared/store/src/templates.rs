@@ -11,6 +11,8 @@ pub struct NewTemplate {
     pub html: Option<String>,
     pub teams_format: TeamsFormat,
     pub card: Option<serde_json::Value>,
+    /// Permission labels (seed 003).
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,6 +24,7 @@ pub struct StoredTemplate {
     pub html: Option<String>,
     pub teams_format: String,
     pub card: Option<serde_json::Value>,
+    pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -36,13 +39,14 @@ impl StoredTemplate {
     }
 }
 
-const TEMPLATE_COLUMNS: &str = "id, name, subject, body, html, teams_format, card, created_at";
+const TEMPLATE_COLUMNS: &str =
+    "id, name, subject, body, html, teams_format, card, labels, created_at";
 
 impl Store {
     pub async fn create_template(&self, t: &NewTemplate) -> Result<StoredTemplate, StoreError> {
         let row = sqlx::query_as::<_, StoredTemplate>(&format!(
-            "INSERT INTO templates (id, name, subject, body, html, teams_format, card)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TEMPLATE_COLUMNS}"
+            "INSERT INTO templates (id, name, subject, body, html, teams_format, card, labels)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {TEMPLATE_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
         .bind(&t.name)
@@ -51,6 +55,7 @@ impl Store {
         .bind(&t.html)
         .bind(t.teams_format.as_str())
         .bind(&t.card)
+        .bind(&t.labels)
         .fetch_one(self.pool())
         .await?;
         Ok(row)

@@ -1,11 +1,11 @@
 use crate::{Servers, TestEnv};
-use pushfleet_api::identity::Role;
+use pushfleet_api::identity::{OidcConfig, Role};
 use pushfleet_api::{ApiConfig, BotAuthConfig};
 use pushfleet_config::Secret;
 use pushfleet_domain::{Channel, PhoneNumber};
 use pushfleet_email_sender::EmailConfig;
 use pushfleet_evaluator::EvaluatorConfig;
-use pushfleet_loadtest::simulator::{self, SimConfig, SimHandle};
+use pushfleet_loadtest::simulator::{self, identity_provider, SimConfig, SimHandle};
 use pushfleet_ratelimit::Quota;
 use pushfleet_scheduler::SchedulerConfig;
 use pushfleet_sender::{RetryPolicy, SenderConfig};
@@ -154,7 +154,7 @@ impl TestApp {
         let sim = simulator::start(sim_config, sim_shutdown.clone())
             .await
             .expect("start the provider simulator");
-        let api_key = api_key_for(&env, Role::Admin, "test admin").await;
+        let api_key = api_key_for(&env, Role::Admin, "test admin", None).await;
         let mut app = TestApp {
             env,
             sim,
@@ -200,6 +200,15 @@ impl TestApp {
                 openid_metadata_url: self.sim.bot_openid_metadata_url(),
                 issuer: BotAuthConfig::DEFAULT_ISSUER.into(),
             },
+            oidc: Some(OidcConfig {
+                issuer: self.sim.oidc_issuer(),
+                audience: identity_provider::IDP_AUDIENCE.into(),
+                jwks_url: None,
+                roles_claim: "roles".into(),
+                labels_claim: "pushfleet_labels".into(),
+                role_values: pushfleet_api::identity::oidc::role_values("")
+                    .expect("the default role values"),
+            }),
             import_max_bytes: self.import_max_bytes,
             import_concurrency: self.import_concurrency,
             body_read_timeout: self.body_read_timeout,
@@ -279,7 +288,26 @@ impl TestApp {
 
     /// A new API key with `role`.
     pub async fn api_key_with(&self, role: Role) -> String {
-        api_key_for(&self.env, role, role.as_str()).await
+        api_key_for(&self.env, role, role.as_str(), None).await
+    }
+
+    /// A new API key with `role`, limited to `labels`.
+    pub async fn api_key_limited(&self, role: Role, labels: &[&str]) -> String {
+        let labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
+        api_key_for(&self.env, role, role.as_str(), Some(&labels)).await
+    }
+
+    /// A token from the simulated identity provider for operator `subject` with these
+    /// roles (claim values) and, when given, permission labels; valid for an hour.
+    pub fn operator_token(&self, subject: &str, roles: &[&str], labels: Option<&[&str]>) -> String {
+        let claims = identity_provider::operator_claims(
+            &self.sim.oidc_issuer(),
+            subject,
+            roles,
+            labels,
+            3600,
+        );
+        identity_provider::sign_operator_token(&claims).expect("sign an operator token")
     }
 
     /// A client that sends `key` with every request (`None`: no credential).
@@ -505,7 +533,7 @@ impl TestApp {
 }
 
 /// A key stored directly, as `pushfleet-api api-key create` would.
-async fn api_key_for(env: &TestEnv, role: Role, name: &str) -> String {
+async fn api_key_for(env: &TestEnv, role: Role, name: &str, labels: Option<&[String]>) -> String {
     let key = pushfleet_api::identity::api_key::generate();
     env.store
         .create_api_key(&pushfleet_store::NewApiKey {
@@ -513,6 +541,7 @@ async fn api_key_for(env: &TestEnv, role: Role, name: &str) -> String {
             prefix: &key.prefix,
             secret_hash: &key.hash,
             role: role.as_str(),
+            labels,
             expires_at: None,
             created_by: None,
         })

@@ -15,14 +15,79 @@ fn declared(method: &str, path: &str) -> Option<Access> {
         .map(|(_, _, a)| *a)
 }
 
+/// Real entities labelled `finance`, so that the matrix reaches them by id.
+struct Labelled {
+    template: String,
+    audience: String,
+    segment: String,
+    campaign: String,
+}
+
+async fn labelled_entities(app: &TestApp) -> Labelled {
+    let (status, people) = app
+        .post(
+            "/v1/people",
+            &json!({"people": [{"email": "m@example.org", "first_name": "M"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{people}");
+    let mut ids = Vec::new();
+    for (path, body) in [
+        (
+            "/v1/templates",
+            json!({"name": "t", "body": "Hi", "labels": ["finance"]}),
+        ),
+        (
+            "/v1/audiences",
+            json!({"name": "a", "person_ids": people["ids"], "labels": ["finance"]}),
+        ),
+        ("/v1/segments", json!({"name": "s", "labels": ["finance"]})),
+    ] {
+        let (status, created) = app.post(path, &body).await;
+        assert_eq!(status, 201, "{path}: {created}");
+        assert_eq!(created["labels"], json!(["finance"]), "{created}");
+        ids.push(created["id"].as_str().expect("id").to_owned());
+    }
+    let (status, campaign) = app
+        .post(
+            "/v1/campaigns",
+            &json!({"name": "c", "audience_id": ids[1], "template_id": ids[0],
+                    "channels": ["email"], "start_at": "2999-01-01T00:00:00Z",
+                    "labels": ["finance"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{campaign}");
+    Labelled {
+        template: ids[0].clone(),
+        audience: ids[1].clone(),
+        segment: ids[2].clone(),
+        campaign: campaign["id"].as_str().expect("id").to_owned(),
+    }
+}
+
+/// The path with its `{id}` the labelled entity of its kind (a random id elsewhere), and
+/// whether it names one.
+fn concrete(path: &str, labelled: &Labelled) -> (String, bool) {
+    let entity = [
+        ("/v1/templates/{id}", &labelled.template),
+        ("/v1/audiences/{id}", &labelled.audience),
+        ("/v1/segments/{id}", &labelled.segment),
+        ("/v1/campaigns/{id}", &labelled.campaign),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| path.starts_with(prefix));
+    let id = entity.map_or("6f1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f", |(_, id)| {
+        id.as_str()
+    });
+    let path = path
+        .replace("{id}", id)
+        .replace("{upload_id}", "7a1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f")
+        .replace("{token}", "not-a-token");
+    (path, entity.is_some())
+}
+
 async fn call(client: &reqwest::Client, app: &TestApp, method: &str, path: &str) -> (u16, String) {
-    let url = format!(
-        "{}{}",
-        app.api_url,
-        path.replace("{id}", "6f1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f")
-            .replace("{upload_id}", "7a1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f")
-            .replace("{token}", "not-a-token")
-    );
+    let url = format!("{}{}", app.api_url, path);
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
     let mut request = client.request(method.clone(), url);
     if method == reqwest::Method::POST || method == reqwest::Method::PATCH {
@@ -39,13 +104,49 @@ async fn call(client: &reqwest::Client, app: &TestApp, method: &str, path: &str)
     (status, format!("{challenge} {body}"))
 }
 
+/// A caller of the matrix: a role, and the labels it is limited to (`None`: not limited).
+struct Caller {
+    role: Role,
+    labels: Option<&'static [&'static str]>,
+    client: reqwest::Client,
+}
+
+impl Caller {
+    fn name(&self) -> String {
+        format!("{}{:?}", self.role, self.labels)
+    }
+
+    /// Whether the caller reaches the `finance` entities.
+    fn sees_finance(&self) -> bool {
+        self.labels.is_none_or(|l| l.contains(&"finance"))
+            && !(self.role == Role::Organizer && self.labels.is_none())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_answers_each_role_as_its_declared_permission_says() {
     let app = TestApp::spawn_with(&[Service::Api]).await;
+    let labelled = labelled_entities(&app).await;
     let anonymous = TestApp::client(None);
-    let mut roles = Vec::new();
+    let mut callers = Vec::new();
     for role in Role::ALL {
-        roles.push((role, TestApp::client(Some(&app.api_key_with(role).await))));
+        callers.push(Caller {
+            role,
+            labels: None,
+            client: TestApp::client(Some(&app.api_key_with(role).await)),
+        });
+    }
+    // Organizers with the right label, with another one; a viewer limited to another one.
+    for (role, labels) in [
+        (Role::Organizer, &["finance"][..]),
+        (Role::Organizer, &["hr"][..]),
+        (Role::Viewer, &["hr"][..]),
+    ] {
+        callers.push(Caller {
+            role,
+            labels: Some(labels),
+            client: TestApp::client(Some(&app.api_key_limited(role, labels).await)),
+        });
     }
     let (_, doc): (u16, Value) = {
         let r = anonymous
@@ -60,41 +161,56 @@ async fn every_operation_answers_each_role_as_its_declared_permission_says() {
         "{doc}"
     );
     let mut checked = 0;
-    for (path, item) in doc["paths"].as_object().expect("paths") {
+    let mut reached_by_label = 0;
+    for (route, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("operations") {
-            let access = declared(method, path)
-                .unwrap_or_else(|| panic!("{method} {path} declares no permission"));
+            let access = declared(method, route)
+                .unwrap_or_else(|| panic!("{method} {route} declares no permission"));
             let documented = op["x-pushfleet-permission"].as_str();
-            match access {
+            let p = match access {
                 Access::Public => {
-                    assert_eq!(documented, None, "{method} {path}");
-                    assert_eq!(op["security"], json!([{}]), "{method} {path} is public");
+                    assert_eq!(documented, None, "{method} {route}");
+                    assert_eq!(op["security"], json!([{}]), "{method} {route} is public");
                     continue;
                 }
-                Access::Requires(p) => {
-                    assert_eq!(documented, Some(p.as_str()), "{method} {path}");
-                    assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
-                    let (status, text) = call(&anonymous, &app, method, path).await;
-                    assert_eq!(status, 401, "anonymous {method} {path}: {text}");
-                    assert!(text.starts_with("Bearer"), "WWW-Authenticate: {text}");
-                    for (role, client) in &roles {
-                        let (status, text) = call(client, &app, method, path).await;
-                        if role.allows(p) {
-                            assert!(
-                                status != 401 && status != 403,
-                                "{role} {method} {path}: {status} {text}"
-                            );
-                        } else {
-                            assert_eq!(status, 403, "{role} {method} {path}: {text}");
-                            assert!(text.contains(p.as_str()), "names the permission: {text}");
-                        }
+                Access::Requires(p) => p,
+            };
+            assert_eq!(documented, Some(p.as_str()), "{method} {route}");
+            assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {route}");
+            let (path, names_labelled) = concrete(route, &labelled);
+            let (status, text) = call(&anonymous, &app, method, &path).await;
+            assert_eq!(status, 401, "anonymous {method} {route}: {text}");
+            assert!(text.starts_with("Bearer"), "WWW-Authenticate: {text}");
+            for caller in &callers {
+                let who = caller.name();
+                let (status, text) = call(&caller.client, &app, method, &path).await;
+                let holds_none =
+                    p.label_scoped() && caller.role == Role::Organizer && caller.labels.is_none();
+                if !caller.role.allows(p) || holds_none {
+                    assert_eq!(status, 403, "{who} {method} {route}: {text}");
+                    assert!(text.contains(p.as_str()), "names the permission: {text}");
+                    continue;
+                }
+                assert!(
+                    status != 401 && status != 403,
+                    "{who} {method} {route}: {status} {text}"
+                );
+                // A labelled entity is there for whom its label reaches, and not at all
+                // for the others.
+                if names_labelled && method == "get" && !route.contains("{upload_id}") {
+                    if caller.sees_finance() {
+                        assert_eq!(status, 200, "{who} {method} {route}: {text}");
+                        reached_by_label += 1;
+                    } else {
+                        assert_eq!(status, 404, "{who} {method} {route}: {text}");
                     }
-                    checked += 1;
                 }
             }
+            checked += 1;
         }
     }
-    assert!(checked >= 25, "{checked} operations checked");
+    assert!(checked >= 30, "{checked} operations checked");
+    assert!(reached_by_label >= 5, "{reached_by_label} labelled reads");
     app.shutdown().await;
 }
 

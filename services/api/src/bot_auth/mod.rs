@@ -3,15 +3,14 @@
 //! the Bot Framework, for this bot's app id, within its validity (with clock skew). The
 //! token itself is checked by `jsonwebtoken`; [`keys`] fetches and caches the keys.
 
-mod keys;
 #[cfg(test)]
 mod tests;
 
 use crate::config::BotAuthConfig;
+pub use crate::jwks::Timing;
+use crate::jwks::{KeyError, KeySource, KeyStore};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
-use keys::KeyStore;
-pub use keys::Timing;
 use serde::Deserialize;
 
 /// Clock skew allowed on `exp` and `nbf`, as the Bot Framework's own SDKs allow.
@@ -44,6 +43,15 @@ pub enum BotAuthError {
     /// The keys could not be fetched: not the caller's fault.
     #[error("cannot fetch the Bot Framework signing keys: {0}")]
     KeysUnavailable(String),
+}
+
+impl From<KeyError> for BotAuthError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::UnknownKey => Self::UnknownKey,
+            KeyError::Unavailable(why) => Self::KeysUnavailable(why),
+        }
+    }
 }
 
 impl From<jsonwebtoken::errors::Error> for BotAuthError {
@@ -99,7 +107,11 @@ impl BotTokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         Self {
             validation,
-            keys: KeyStore::new(cfg.openid_metadata_url, timing),
+            keys: KeyStore::new(
+                "Bot Framework",
+                KeySource::Metadata(cfg.openid_metadata_url),
+                timing,
+            ),
         }
     }
 

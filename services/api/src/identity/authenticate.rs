@@ -1,29 +1,23 @@
 //! The middleware every request passes: it finds what the operation requires (the table in
-//! `permission.rs`), who is calling (an API key in `Authorization: Bearer`), and refuses
-//! with 401 (no or bad credential, with `WWW-Authenticate`) or 403 (naming the missing
-//! permission). An operation missing from the table is refused too: nothing is open by
-//! accident. The caller is put in the request's extensions as a [`Principal`].
+//! `permission.rs`), who is calling (`Authorization: Bearer` with an API key or an OIDC token
+//! from the organisation's identity provider), and refuses with 401 (no or bad credential,
+//! with `WWW-Authenticate`) or 403 (naming the missing permission). An operation missing
+//! from the table is refused too: nothing is open by accident. The caller is put in the
+//! request's extensions as a [`Principal`].
 
 use super::api_key;
 use super::audit::{audited, record, AuditContext};
+use super::oidc::OidcError;
 use super::permission::{access, Access, Permission, Role};
+use super::principal::{Principal, PrincipalKind};
 use crate::routes::AppState;
 use crate::ApiError;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use pushfleet_store::OperatorSignIn;
 use std::net::SocketAddr;
-use uuid::Uuid;
-
-/// Who is calling.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The API key's id.
-    pub id: Uuid,
-    pub name: String,
-    pub role: Role,
-}
 
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -78,24 +72,11 @@ pub async fn authenticate(
         })
         .map(str::trim);
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return unauthorized("send `Authorization: Bearer <API key>`");
+        return unauthorized("send `Authorization: Bearer <API key or OIDC token>`");
     };
-    if !api_key::is_api_key(token) {
-        return unauthorized("the bearer token is not an API key of this installation");
-    }
-    let key = match state.store.live_api_key(&api_key::hash(token)).await {
-        Ok(Some(k)) => k,
-        Ok(None) => return unauthorized("the API key is unknown, revoked or expired"),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let Some(role) = Role::parse(&key.role) else {
-        tracing::error!(key = %key.id, role = %key.role, "an API key with an unknown role");
-        return unauthorized("the API key's role is unknown");
-    };
-    let principal = Principal {
-        id: key.id,
-        name: key.name,
-        role,
+    let principal = match who(&state, token).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
     let audit = audited(request.method(), permission).then(|| AuditContext {
         method: request.method().clone(),
@@ -112,14 +93,26 @@ pub async fn authenticate(
             "write"
         },
     });
-    if !role.allows(permission) {
+    let role = principal.role;
+    let refusal = if !role.allows(permission) {
+        Some(format!(
+            "the {role} role does not hold the permission {} this operation requires",
+            permission.as_str()
+        ))
+    } else if permission.label_scoped() && principal.label_limit().is_some_and(<[_]>::is_empty) {
+        Some(format!(
+            "the permission {} reaches only entities with one of your permission labels, \
+             and you hold none",
+            permission.as_str()
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
         let refused = ApiError::Status {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
-            message: format!(
-                "the {role} role does not hold the permission {} this operation requires",
-                permission.as_str()
-            ),
+            message,
         }
         .into_response();
         return match audit {
@@ -145,6 +138,76 @@ pub async fn authenticate(
             ApiError::Internal(anyhow::anyhow!("the request's task failed")).into_response()
         }
     }
+}
+
+/// The principal a bearer token names, or the answer refusing it.
+async fn who(state: &AppState, token: &str) -> Result<Principal, Response> {
+    if api_key::is_api_key(token) {
+        let key = match state.store.live_api_key(&api_key::hash(token)).await {
+            Ok(Some(k)) => k,
+            Ok(None) => return Err(unauthorized("the API key is unknown, revoked or expired")),
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        };
+        let Some(role) = Role::parse(&key.role) else {
+            tracing::error!(key = %key.id, role = %key.role, "an API key with an unknown role");
+            return Err(unauthorized("the API key's role is unknown"));
+        };
+        return Ok(Principal {
+            id: key.id,
+            kind: PrincipalKind::ApiKey,
+            name: key.name,
+            role,
+            labels: key.labels,
+            scope_audience_id: None,
+        });
+    }
+    let Some(oidc) = &state.oidc else {
+        return Err(unauthorized(
+            "the bearer token is not an API key of this installation, and no identity \
+             provider is configured (OIDC_ISSUER)",
+        ));
+    };
+    let identity = match oidc.verify(token).await {
+        Ok(identity) => identity,
+        Err(OidcError::KeysUnavailable(why)) => {
+            tracing::warn!(%why, "an operator's token cannot be checked");
+            return Err(ApiError::Status {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "identity_provider_unavailable",
+                message: "the identity provider's signing keys cannot be fetched; try again".into(),
+            }
+            .into_response());
+        }
+        Err(e @ (OidcError::NoRole { .. } | OidcError::BadLabels { .. })) => {
+            return Err(ApiError::Status {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: e.to_string(),
+            }
+            .into_response());
+        }
+        Err(e) => return Err(unauthorized(&e.to_string())),
+    };
+    let operator = state
+        .store
+        .operator_signed_in(&OperatorSignIn {
+            issuer: &identity.issuer,
+            subject: &identity.subject,
+            name: &identity.name,
+            email: identity.email.as_deref(),
+            role: identity.role.as_str(),
+            labels: identity.labels.as_deref(),
+        })
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Principal {
+        id: operator.id,
+        kind: PrincipalKind::Operator,
+        name: operator.name,
+        role: identity.role,
+        labels: identity.labels,
+        scope_audience_id: operator.scope_audience_id,
+    })
 }
 
 fn unauthorized(message: &str) -> Response {

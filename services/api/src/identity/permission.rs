@@ -14,8 +14,8 @@ use std::fmt;
 pub enum Role {
     /// Everything.
     Admin,
-    /// Seed 002's organizer: the inbox within their access groups; campaigns and pushes
-    /// where a permission label allows. Until labels land: read-only, like a viewer.
+    /// Seed 002's organizer: campaigns, templates, audiences and segments where a
+    /// permission label allows (reads and writes); no personal data outside the inbox.
     Organizer,
     /// Read-only reports: campaigns, templates, audience and segment definitions; no
     /// personal data.
@@ -45,13 +45,14 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Viewer | Role::Organizer => matches!(
+            Role::Organizer => permission.label_scoped() || permission == SessionRead,
+            Role::Viewer => matches!(
                 permission,
-                CampaignsRead | TemplatesRead | AudiencesRead | SegmentsRead
+                CampaignsRead | TemplatesRead | AudiencesRead | SegmentsRead | SessionRead
             ),
             Role::Operator => matches!(
                 permission,
-                CampaignsRead | DeadLettersRead | DeadLettersReplay
+                CampaignsRead | DeadLettersRead | DeadLettersReplay | SessionRead
             ),
         }
     }
@@ -81,6 +82,10 @@ pub enum Permission {
     DeadLettersReplay,
     ApiKeysManage,
     AuditRead,
+    /// Operators: list them, link them to people, set their owner scope.
+    OperatorsManage,
+    /// The caller's own identity (`/v1/me`): every role.
+    SessionRead,
 }
 
 impl Permission {
@@ -101,7 +106,26 @@ impl Permission {
             DeadLettersReplay => "dead_letters:replay",
             ApiKeysManage => "api_keys:manage",
             AuditRead => "audit:read",
+            OperatorsManage => "operators:manage",
+            SessionRead => "session:read",
         }
+    }
+
+    /// Whether the permission reaches labelled entities (campaigns, templates, audiences,
+    /// segments), so that a caller limited to labels holds it only for theirs.
+    pub fn label_scoped(self) -> bool {
+        use Permission::*;
+        matches!(
+            self,
+            CampaignsRead
+                | CampaignsWrite
+                | TemplatesRead
+                | TemplatesWrite
+                | AudiencesRead
+                | AudiencesWrite
+                | SegmentsRead
+                | SegmentsWrite
+        )
     }
 }
 
@@ -166,6 +190,10 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("GET", "/v1/api-keys", Requires(ApiKeysManage)),
         ("DELETE", "/v1/api-keys/{id}", Requires(ApiKeysManage)),
         ("GET", "/v1/audit-log", Requires(AuditRead)),
+        ("GET", "/v1/me", Requires(SessionRead)),
+        ("GET", "/v1/operators", Requires(OperatorsManage)),
+        ("GET", "/v1/operators/{id}", Requires(OperatorsManage)),
+        ("PATCH", "/v1/operators/{id}", Requires(OperatorsManage)),
         ("POST", "/v1/webhooks/twilio/status", Public),
         ("POST", "/v1/twilio/inbound", Public),
         ("POST", "/v1/teams/messages", Public),
@@ -203,8 +231,12 @@ mod tests {
         for role in [Role::Organizer, Role::Viewer, Role::Operator] {
             assert!(!role.allows(Permission::PeopleRead), "{role}");
             assert!(!role.allows(Permission::ApiKeysManage), "{role}");
-            assert!(!role.allows(Permission::CampaignsWrite), "{role}");
+            assert!(!role.allows(Permission::OperatorsManage), "{role}");
+            assert!(role.allows(Permission::SessionRead), "{role}");
         }
+        assert!(Role::Organizer.allows(Permission::CampaignsWrite));
+        assert!(!Role::Viewer.allows(Permission::CampaignsWrite));
+        assert!(!Role::Operator.allows(Permission::CampaignsWrite));
         assert!(Role::Operator.allows(Permission::DeadLettersReplay));
         assert!(!Role::Viewer.allows(Permission::DeadLettersReplay));
         assert_eq!(Role::parse("viewer"), Some(Role::Viewer));

@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use pushfleet_domain::permission_label::{self, PermissionLabel};
 use pushfleet_domain::{Text, Timestamp};
 use pushfleet_store::{ApiKey, NewApiKey, Store};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,9 @@ pub struct CreateApiKey {
     /// What the key is for, e.g. `hr-sync`.
     pub name: Text,
     pub role: Role,
+    /// The permission labels the key is limited to (seed 003); absent: not limited. A key
+    /// with the organizer role is always limited (to none without labels).
+    pub labels: Option<Vec<PermissionLabel>>,
     /// When it stops working; never when absent.
     pub expires_at: Option<Timestamp>,
 }
@@ -35,6 +39,8 @@ pub struct ApiKeyView {
     pub prefix: String,
     #[schema(value_type = Role)]
     pub role: String,
+    /// The labels the key is limited to; absent: not limited.
+    pub labels: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -48,6 +54,7 @@ impl From<ApiKey> for ApiKeyView {
             name: k.name,
             prefix: k.prefix,
             role: k.role,
+            labels: k.labels,
             created_at: k.created_at,
             expires_at: k.expires_at,
             revoked_at: k.revoked_at,
@@ -86,9 +93,14 @@ pub async fn create_key(
     store: &Store,
     name: &str,
     role: Role,
+    labels: Option<Vec<PermissionLabel>>,
     expires_at: Option<DateTime<Utc>>,
     created_by: Option<Uuid>,
 ) -> Result<CreatedApiKey, ApiError> {
+    let labels = labels
+        .map(permission_label::normalise)
+        .transpose()
+        .map_err(|e| ApiError::invalid("labels", e.to_string()))?;
     let generated = api_key::generate();
     let key = store
         .create_api_key(&NewApiKey {
@@ -96,6 +108,7 @@ pub async fn create_key(
             prefix: &generated.prefix,
             secret_hash: &generated.hash,
             role: role.as_str(),
+            labels: labels.as_deref(),
             expires_at,
             created_by,
         })
@@ -123,6 +136,7 @@ pub async fn create_api_key(
         &state.store,
         &name,
         body.role,
+        body.labels,
         body.expires_at.map(Timestamp::get),
         created_by,
     )

@@ -4,15 +4,16 @@
 use super::{required_text, AppState};
 use crate::api_error::{ErrorBody, FieldError};
 use crate::extract::{ApiJson, ApiPath};
+use crate::identity::Principal;
 use crate::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, NaiveDate, Utc};
 use pushfleet_domain::criteria::{Criteria, CriteriaJson};
-use pushfleet_domain::Text;
-use pushfleet_store::{Audience, AudienceMember, Preview, Snapshot};
+use pushfleet_domain::{PermissionLabel, Text};
+use pushfleet_store::{Audience, AudienceMember, Labelled, Preview, Snapshot};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -31,6 +32,9 @@ pub struct CreateAudience {
     /// {"months": 6}}]}, {"property": "roles", "op": "has_role", "value": "trainer"}]}`.
     #[schema(value_type = Object)]
     pub criteria: Option<CriteriaJson>,
+    /// Permission labels (seed 003): who, of the operators limited to labels, may see and
+    /// change it. A limited caller gives only labels they hold, and gets theirs when absent.
+    pub labels: Option<Vec<PermissionLabel>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -43,6 +47,7 @@ pub struct AudienceView {
     pub criteria: Option<serde_json::Value>,
     /// Members of a fixed audience (a dynamic one: see its preview).
     pub member_count: Option<i64>,
+    pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -54,6 +59,7 @@ impl From<Audience> for AudienceView {
             kind: a.kind,
             criteria: a.criteria,
             member_count: a.member_count,
+            labels: a.labels,
             created_at: a.created_at,
         }
     }
@@ -142,6 +148,7 @@ impl From<Snapshot> for SnapshotView {
 /// Criteria from a request: parsed, checked, and every person and segment they name found.
 async fn checked_criteria(
     state: &AppState,
+    principal: &Principal,
     value: &serde_json::Value,
 ) -> Result<Criteria, ApiError> {
     let criteria = Criteria::parse(value).map_err(|errors| {
@@ -164,7 +171,21 @@ async fn checked_criteria(
             message: format!("no person with id, e-mail or external id \"{p}\""),
         })
         .collect();
-    details.extend(segments.into_iter().map(|s| FieldError {
+    // A segment the caller's labels do not reach is, to them, no segment.
+    let mut hidden = Vec::new();
+    if principal.label_limit().is_some() {
+        for id in criteria.segment_ids() {
+            if !segments.contains(&id)
+                && principal
+                    .visible(&state.store, Labelled::Segment, id)
+                    .await
+                    .is_err()
+            {
+                hidden.push(id);
+            }
+        }
+    }
+    details.extend(segments.into_iter().chain(hidden).map(|s| FieldError {
         field: "criteria".into(),
         message: format!("no segment with id {s}"),
     }));
@@ -219,8 +240,10 @@ fn preview_view(preview: Preview, limit: i64, as_of: NaiveDate) -> PreviewView {
 #[tracing::instrument(skip_all)]
 pub async fn create_audience(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<CreateAudience>,
 ) -> Result<(StatusCode, Json<AudienceView>), ApiError> {
+    let labels = principal.labels_for(body.labels)?;
     let mut errors = Vec::new();
     let name = required_text(&mut errors, "name".into(), &body.name, 200);
     ApiError::check(errors)?;
@@ -232,13 +255,13 @@ pub async fn create_audience(
                     "an audience needs at least one person",
                 ));
             }
-            state.store.create_audience(&name, &ids).await?
+            state.store.create_audience(&name, &ids, &labels).await?
         }
         (None, Some(value)) => {
-            let criteria = checked_criteria(&state, &value.0).await?;
+            let criteria = checked_criteria(&state, &principal, &value.0).await?;
             state
                 .store
-                .create_dynamic_audience(&name, &criteria)
+                .create_dynamic_audience(&name, &criteria, &labels)
                 .await?
         }
         _ => {
@@ -253,12 +276,17 @@ pub async fn create_audience(
 
 #[utoipa::path(get, path = "/v1/audiences/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = AudienceView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn get_audience(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<AudienceView>, ApiError> {
-    Ok(Json(state.store.get_audience(id).await?.into()))
+    let audience = state.store.get_audience(id).await?;
+    if !principal.sees(&audience.labels) {
+        return Err(ApiError::NotFound("audience"));
+    }
+    Ok(Json(audience.into()))
 }
 
 /// Who matches these criteria now: the count and the first page (seed 000's right-hand list).
@@ -267,10 +295,11 @@ pub async fn get_audience(
 #[tracing::instrument(skip_all)]
 pub async fn preview_criteria(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<PreviewRequest>,
 ) -> Result<Json<PreviewView>, ApiError> {
     let limit = page_limit(body.limit)?;
-    let criteria = checked_criteria(&state, &body.criteria.0).await?;
+    let criteria = checked_criteria(&state, &principal, &body.criteria.0).await?;
     let as_of = today();
     let preview = state
         .store
@@ -282,15 +311,19 @@ pub async fn preview_criteria(
 /// Who a saved audience reaches now.
 #[utoipa::path(get, path = "/v1/audiences/{id}/preview", params(("id" = Uuid, Path, description = "The resource's id"), PageQuery),
     responses((status = 200, body = PreviewView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state, query))]
+#[tracing::instrument(skip(state, principal, query))]
 pub async fn preview_audience(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<PreviewView>, ApiError> {
     let q = page_query(query)?;
     let limit = page_limit(q.limit)?;
     let audience = state.store.get_audience(id).await?;
+    if !principal.sees(&audience.labels) {
+        return Err(ApiError::NotFound("audience"));
+    }
     let as_of = today();
     let criteria = match audience.criteria {
         Some(json) => Criteria::parse(&json).map_err(|e| {
@@ -313,26 +346,38 @@ pub async fn preview_audience(
 /// Evaluates the audience now and freezes who it reaches.
 #[utoipa::path(post, path = "/v1/audiences/{id}/snapshots", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 201, body = SnapshotView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn freeze_audience(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<SnapshotView>), ApiError> {
+    principal
+        .visible(&state.store, Labelled::Audience, id)
+        .await?;
     let snapshot = state.store.freeze_audience(id, today()).await?;
     Ok((StatusCode::CREATED, Json(snapshot.into())))
 }
 
 #[utoipa::path(get, path = "/v1/snapshots/{id}", params(("id" = Uuid, Path, description = "The resource's id"), PageQuery),
     responses((status = 200, body = SnapshotView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state, query))]
+#[tracing::instrument(skip(state, principal, query))]
 pub async fn get_snapshot(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<SnapshotView>, ApiError> {
     let q = page_query(query)?;
     let limit = page_limit(q.limit)?;
     let snapshot = state.store.get_snapshot(id).await?;
+    if principal
+        .visible(&state.store, Labelled::Audience, snapshot.audience_id)
+        .await
+        .is_err()
+    {
+        return Err(ApiError::NotFound("snapshot"));
+    }
     let people = state.store.snapshot_members(id, limit + 1, q.after).await?;
     let (people, next_after) = split_page(people, limit);
     let mut view = SnapshotView::from(snapshot);

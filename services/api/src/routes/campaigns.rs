@@ -1,14 +1,17 @@
 use super::{required_text, AppState};
 use crate::api_error::ErrorBody;
 use crate::extract::{ApiJson, ApiPath};
+use crate::identity::Principal;
 use crate::ApiError;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, NaiveTime, Utc};
 use pushfleet_domain::{Channel, SendWindow, SendWindowError};
-use pushfleet_domain::{Text, Timestamp};
-use pushfleet_store::{Campaign, CampaignProgress, CampaignStatus, NewCampaign, StoreError};
+use pushfleet_domain::{PermissionLabel, Text, Timestamp};
+use pushfleet_store::{
+    Campaign, CampaignProgress, CampaignStatus, Labelled, NewCampaign, StoreError,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -31,6 +34,9 @@ pub struct CreateCampaign {
     /// later, at the next hour, the next working day, for three rounds (then not sent).
     #[serde(default)]
     pub wait_for_availability: bool,
+    /// Permission labels (seed 003): who, of the operators limited to labels, may see and
+    /// change it. A limited caller gives only labels they hold, and gets theirs when absent.
+    pub labels: Option<Vec<PermissionLabel>>,
 }
 
 /// When sends may go out: for `days` days from the start day, within working hours on the
@@ -124,6 +130,7 @@ pub struct CampaignView {
     pub channels: Vec<String>,
     pub start_at: DateTime<Utc>,
     pub status: CampaignStatus,
+    pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub evaluated_at: Option<DateTime<Utc>>,
     /// The spread-out sending window, when the campaign has one.
@@ -146,6 +153,7 @@ impl CampaignView {
             template_id: c.template_id,
             channels: c.channels,
             start_at: c.start_at,
+            labels: c.labels,
             created_at: c.created_at,
             evaluated_at: c.evaluated_at,
             send_window: c.send_window.map(|w| w.0),
@@ -169,8 +177,10 @@ impl CampaignView {
 #[tracing::instrument(skip_all)]
 pub async fn create_campaign(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<CreateCampaign>,
 ) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
+    let labels = principal.labels_for(body.labels)?;
     let mut errors = Vec::new();
     let name = required_text(&mut errors, "name".into(), &body.name, 200);
     ApiError::check(errors)?;
@@ -193,7 +203,21 @@ pub async fn create_campaign(
         start_at,
         send_window,
         wait_for_availability: body.wait_for_availability,
+        labels,
     };
+    // What the caller's labels do not reach is, to them, not there.
+    let hidden = |e: ApiError, field: &'static str, what: &str| match e {
+        ApiError::NotFound(_) => ApiError::invalid(field, format!("no {what} with this id")),
+        other => other,
+    };
+    principal
+        .visible(&state.store, Labelled::Audience, new.audience_id)
+        .await
+        .map_err(|e| hidden(e, "audience_id", "audience"))?;
+    principal
+        .visible(&state.store, Labelled::Template, new.template_id)
+        .await
+        .map_err(|e| hidden(e, "template_id", "template"))?;
     // A reference to something missing is a fault in this request's body: 422, naming it.
     let campaign = state
         .store
@@ -219,12 +243,16 @@ pub async fn create_campaign(
 /// provider-reported status per channel.
 #[utoipa::path(get, path = "/v1/campaigns/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn get_campaign(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CampaignView>, ApiError> {
     let campaign = state.store.get_campaign(id).await?;
+    if !principal.sees(&campaign.labels) {
+        return Err(ApiError::NotFound("campaign"));
+    }
     let progress = state.store.campaign_progress(id).await?;
     Ok(Json(CampaignView::new(campaign, progress)))
 }

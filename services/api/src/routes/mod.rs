@@ -3,6 +3,7 @@ pub mod audiences;
 pub mod audit_log;
 pub mod campaigns;
 pub mod dead_letters;
+pub mod operators;
 pub mod people;
 pub mod people_import;
 pub mod segment_uploads;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub unsubscribe_secret: Secret<String>,
     /// Verifies the Bot Framework's tokens on the bot's messaging endpoint.
     pub bot_auth: Arc<BotTokenVerifier>,
+    /// Checks operators' OIDC tokens; `None` when no identity provider is configured.
+    pub oidc: Option<Arc<crate::identity::OidcVerifier>>,
     /// Largest streamed people import (CSV, NDJSON).
     pub import_max_bytes: u64,
     /// Largest people import sent as one JSON document.

@@ -5,17 +5,18 @@ use super::AppState;
 use crate::api_error::ErrorBody;
 use crate::csv_response::{csv_download, line, PageFn};
 use crate::extract::{ApiBytes, ApiPath};
+use crate::identity::Principal;
 use crate::ApiError;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use pushfleet_domain::csv_records::{CsvRecords, NotCsv};
 use pushfleet_domain::Text;
 use pushfleet_queue::Topology;
-use pushfleet_store::SegmentUpload;
+use pushfleet_store::{Labelled, SegmentUpload};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -94,11 +95,15 @@ const CSV_TYPES: [&str; 5] = [
 #[tracing::instrument(skip_all, fields(segment_id = %id))]
 pub async fn upload_csv(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<UploadView>), ApiError> {
+    principal
+        .visible(&state.store, Labelled::Segment, id)
+        .await?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest {
         code: "invalid_query",
         message: e.body_text(),
@@ -156,11 +161,15 @@ fn check_csv_text(body: &[u8]) -> Result<(), ApiError> {
 
 #[utoipa::path(get, path = "/v1/segments/{id}/uploads/{upload_id}", params(("id" = Uuid, Path, description = "The resource's id"), ("upload_id" = Uuid, Path, description = "The upload's id")),
     responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn get_upload(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath((id, upload_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<UploadView>, ApiError> {
+    principal
+        .visible(&state.store, Labelled::Segment, id)
+        .await?;
     Ok(Json(
         state.store.get_segment_upload(id, upload_id).await?.into(),
     ))
@@ -170,11 +179,15 @@ pub async fn get_upload(
 #[utoipa::path(get, path = "/v1/segments/{id}/uploads/{upload_id}/errors.csv", params(("id" = Uuid, Path, description = "The resource's id"), ("upload_id" = Uuid, Path, description = "The upload's id")),
     responses((status = 200, content_type = "text/csv", description = "row,value,reason"),
               (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn upload_errors_csv(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath((id, upload_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Response, ApiError> {
+    principal
+        .visible(&state.store, Labelled::Segment, id)
+        .await?;
     state.store.get_segment_upload(id, upload_id).await?;
     let store = state.store.clone();
     let next_page: PageFn<i64> = Box::new(move |after| {

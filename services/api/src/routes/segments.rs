@@ -5,17 +5,20 @@ use super::{required_text, AppState};
 use crate::api_error::ErrorBody;
 use crate::csv_response::{csv_download, line, PageFn};
 use crate::extract::{ApiBytes, ApiJson, ApiPath};
+use crate::identity::Principal;
 use crate::ApiError;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use pushfleet_domain::bot_reply_text::{segment_reply, SegmentAction};
 use pushfleet_domain::segment_rows::{self, MemberRow, SegmentRowReader};
-use pushfleet_domain::Text;
-use pushfleet_store::{BatchReport, MemberSource, Segment, SegmentChange, SegmentReplies};
+use pushfleet_domain::{PermissionLabel, Text};
+use pushfleet_store::{
+    BatchReport, Labelled, MemberSource, Segment, SegmentChange, SegmentReplies,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashSet;
 use utoipa::{IntoParams, ToSchema};
@@ -42,6 +45,9 @@ pub struct CreateSegment {
     /// the segment and says how to join again.
     #[serde(default)]
     pub opt_out_reply: Option<Text>,
+    /// Permission labels (seed 003): who, of the operators limited to labels, may see and
+    /// change it. A limited caller gives only labels they hold, and gets theirs when absent.
+    pub labels: Option<Vec<PermissionLabel>>,
 }
 
 /// A change to a segment: fields left out stay as they are; a reply set to null goes back
@@ -57,6 +63,9 @@ pub struct UpdateSegment {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub opt_out_reply: Option<Option<Text>>,
+    /// New permission labels; a limited caller gives only labels they hold.
+    #[serde(default)]
+    pub labels: Option<Vec<PermissionLabel>>,
 }
 
 /// Tells a field given as null (`Some(None)`) from one left out (`None`, the default).
@@ -79,6 +88,7 @@ pub struct SegmentView {
     pub custom_opt_out_reply: bool,
     /// The most recent CSV upload, if any.
     pub latest_upload: Option<UploadView>,
+    pub labels: Vec<String>,
 }
 
 impl SegmentView {
@@ -97,6 +107,7 @@ impl SegmentView {
             member_count: s.member_count,
             created_at: s.created_at,
             latest_upload,
+            labels: s.labels,
         }
     }
 }
@@ -177,8 +188,10 @@ pub struct AddMembersReport {
 #[tracing::instrument(skip_all)]
 pub async fn create_segment(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<CreateSegment>,
 ) -> Result<(StatusCode, Json<SegmentView>), ApiError> {
+    let labels = principal.labels_for(body.labels)?;
     let mut errors = Vec::new();
     let name = required_text(&mut errors, "name".into(), &body.name, 200);
     let replies = SegmentReplies {
@@ -186,7 +199,7 @@ pub async fn create_segment(
         opt_out: reply_text(&mut errors, "opt_out_reply", body.opt_out_reply.as_deref()),
     };
     ApiError::check(errors)?;
-    let segment = state.store.create_segment(&name, &replies).await?;
+    let segment = state.store.create_segment(&name, &replies, &labels).await?;
     Ok((StatusCode::CREATED, Json(SegmentView::new(segment, None))))
 }
 
@@ -194,12 +207,20 @@ pub async fn create_segment(
 #[utoipa::path(patch, path = "/v1/segments/{id}", params(("id" = Uuid, Path, description = "The resource's id")), request_body = UpdateSegment,
     responses((status = 200, body = SegmentView), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip(state, body))]
+#[tracing::instrument(skip(state, principal, body))]
 pub async fn update_segment(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateSegment>,
 ) -> Result<Json<SegmentView>, ApiError> {
+    principal
+        .visible(&state.store, Labelled::Segment, id)
+        .await?;
+    let labels = body
+        .labels
+        .map(|l| principal.labels_for(Some(l)))
+        .transpose()?;
     let mut errors = Vec::new();
     let change = SegmentChange {
         name: body
@@ -212,6 +233,7 @@ pub async fn update_segment(
         opt_out_reply: body
             .opt_out_reply
             .map(|r| reply_text(&mut errors, "opt_out_reply", r.as_deref())),
+        labels,
     };
     ApiError::check(errors)?;
     let segment = state.store.update_segment(id, &change).await?;
@@ -227,11 +249,15 @@ pub async fn update_segment(
 #[tracing::instrument(skip_all)]
 pub async fn list_segments(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     query: Result<Query<SegmentPageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SegmentPage>, ApiError> {
     let q = super::query(query)?;
     let limit = super::page_limit(q.limit, 100)?;
-    let segments = state.store.list_segments(limit, q.before).await?;
+    let segments = state
+        .store
+        .list_segments(limit, q.before, principal.list_filter().as_deref())
+        .await?;
     let next_before = (segments.len() as i64 == limit)
         .then(|| segments.last().map(|s| s.id))
         .flatten();
@@ -248,12 +274,16 @@ pub async fn list_segments(
 
 #[utoipa::path(get, path = "/v1/segments/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn get_segment(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SegmentView>, ApiError> {
     let segment = state.store.get_segment(id).await?;
+    if !principal.sees(&segment.labels) {
+        return Err(ApiError::NotFound("segment"));
+    }
     let latest = state.store.latest_segment_upload(id).await?;
     Ok(Json(SegmentView::new(
         segment,
@@ -272,10 +302,14 @@ pub async fn get_segment(
 #[tracing::instrument(skip_all, fields(segment_id = %id))]
 pub async fn add_members(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<AddMembersReport>, ApiError> {
+    principal
+        .visible(&state.store, Labelled::Segment, id)
+        .await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -387,12 +421,15 @@ fn json_rows(body: AddMembers) -> Vec<MemberRow> {
 #[utoipa::path(get, path = "/v1/segments/{id}/members.csv", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, content_type = "text/csv", description = "name,email per member"),
               (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn members_csv(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    state.store.get_segment(id).await?;
+    principal
+        .visible(&state.store, Labelled::Segment, id)
+        .await?;
     let store = state.store.clone();
     let next_page: PageFn<Uuid> = Box::new(move |after| {
         let store = store.clone();

@@ -1,12 +1,13 @@
 use super::{required_text, AppState};
 use crate::api_error::{ErrorBody, FieldError};
 use crate::extract::{ApiJson, ApiPath};
+use crate::identity::Principal;
 use crate::ApiError;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use pushfleet_domain::{check_json_text, Text};
+use pushfleet_domain::{check_json_text, PermissionLabel, Text};
 use pushfleet_domain::{TeamsFormat, Template, TemplateError};
 use pushfleet_store::{NewTemplate, StoredTemplate};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,9 @@ pub struct CreateTemplate {
     /// string values may use placeholders (input ids excepted).
     #[schema(value_type = Option<Object>)]
     pub card: Option<CardJson>,
+    /// Permission labels (seed 003): who, of the operators limited to labels, may see and
+    /// change it. A limited caller gives only labels they hold, and gets theirs when absent.
+    pub labels: Option<Vec<PermissionLabel>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -45,6 +49,7 @@ pub struct TemplateView {
     pub teams_format: TeamsFormat,
     #[schema(value_type = Option<Object>)]
     pub card: Option<serde_json::Value>,
+    pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -59,6 +64,7 @@ impl From<StoredTemplate> for TemplateView {
             teams_format,
             html: t.html,
             card: t.card,
+            labels: t.labels,
             created_at: t.created_at,
         }
     }
@@ -107,8 +113,10 @@ fn template_errors(e: TemplateError) -> Vec<FieldError> {
 #[tracing::instrument(skip_all)]
 pub async fn create_template(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<CreateTemplate>,
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+    let labels = principal.labels_for(body.labels)?;
     let mut errors = Vec::new();
     let name = required_text(&mut errors, "name".into(), &body.name, 200);
     // Bounds that no provider exceeds anyway (Teams: 28 KB a message; SMS: 1,600
@@ -157,6 +165,7 @@ pub async fn create_template(
             html: body.html.map(Text::into_string),
             teams_format,
             card,
+            labels,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
@@ -164,10 +173,15 @@ pub async fn create_template(
 
 #[utoipa::path(get, path = "/v1/templates/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
     responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, principal))]
 pub async fn get_template(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TemplateView>, ApiError> {
-    Ok(Json(state.store.get_template(id).await?.into()))
+    let template = state.store.get_template(id).await?;
+    if !principal.sees(&template.labels) {
+        return Err(ApiError::NotFound("template"));
+    }
+    Ok(Json(template.into()))
 }

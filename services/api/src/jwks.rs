@@ -1,4 +1,6 @@
-//! The Bot Framework's signing keys: cached, refreshed by one fetch at a time.
+//! A JWKS (an issuer's signing keys): cached, refreshed by one fetch at a time. Both the
+//! Bot Framework's tokens (`bot_auth`) and the organisation's OIDC tokens (`identity::oidc`)
+//! are checked with keys from here.
 //!
 //! The cache sits behind a plain mutex that is never held across an `.await`: a hung key
 //! endpoint stalls nobody whose key is cached. A fetch runs in a task of its own, so it ends
@@ -7,8 +9,7 @@
 //! once per [`Timing::min_refresh_interval`], so tokens naming unknown keys cannot make us
 //! hammer the key endpoint: inside that interval they are refused at once.
 
-use super::BotAuthError;
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -37,9 +38,49 @@ impl Default for Timing {
     }
 }
 
+/// Why no key was found.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KeyError {
+    /// The issuer has keys, none by this id: the token's problem (401).
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    /// The keys could not be fetched: not the caller's fault (503).
+    #[error("cannot fetch the signing keys: {0}")]
+    Unavailable(String),
+}
+
+/// Where the keys are listed.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// An OpenID metadata document whose `jwks_uri` names the JWKS (OIDC discovery).
+    Metadata(String),
+    /// The JWKS itself.
+    Jwks(String),
+}
+
+/// A key's family: a token's algorithm must be of its key's family, so that an RSA public
+/// key is never used as an HMAC secret or the like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    Rsa,
+    Ec,
+}
+
+impl KeyFamily {
+    /// Whether `alg` is an algorithm of this family (HMAC and `none` are of none).
+    pub fn signs_with(self, alg: Algorithm) -> bool {
+        use Algorithm::*;
+        match self {
+            KeyFamily::Rsa => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+            KeyFamily::Ec => matches!(alg, ES256 | ES384),
+        }
+    }
+}
+
 /// A signing key and the channels it may speak for (`endorsements`, if the JWKS says).
-pub(super) struct Key {
+pub struct Key {
     pub decoding: DecodingKey,
+    pub family: KeyFamily,
     pub endorsements: Option<Vec<String>>,
 }
 
@@ -63,12 +104,12 @@ impl Cache {
     }
 
     /// Why a key is not there: the keys are unavailable (our problem, 503) or the token
-    /// names a key the Bot Framework does not have (the caller's, 401).
-    fn missing(&self) -> BotAuthError {
+    /// names a key the issuer does not have (the caller's, 401).
+    fn missing(&self) -> KeyError {
         if !self.keys.is_empty() {
-            return BotAuthError::UnknownKey;
+            return KeyError::UnknownKey;
         }
-        BotAuthError::KeysUnavailable(match (&self.last_error, self.running()) {
+        KeyError::Unavailable(match (&self.last_error, self.running()) {
             (_, Some(_)) => "the key fetch has not answered yet".to_owned(),
             (Some(e), None) => e.clone(),
             (None, None) => "no keys fetched yet".to_owned(),
@@ -92,29 +133,34 @@ struct Jwk {
     kid: Option<String>,
     n: Option<String>,
     e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
     endorsements: Option<Vec<String>>,
 }
 
-pub(super) struct KeyStore {
+pub struct KeyStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    metadata_url: String,
+    /// Whose keys, for the logs.
+    issuer_name: &'static str,
+    source: KeySource,
     http: reqwest::Client,
     timing: Timing,
     cache: Mutex<Cache>,
 }
 
 impl KeyStore {
-    pub fn new(metadata_url: String, timing: Timing) -> Self {
+    pub fn new(issuer_name: &'static str, source: KeySource, timing: Timing) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timing.fetch_timeout)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             inner: Arc::new(Inner {
-                metadata_url,
+                issuer_name,
+                source,
                 http,
                 timing,
                 cache: Mutex::new(Cache::default()),
@@ -124,7 +170,7 @@ impl KeyStore {
 
     /// The key `kid`. A cached key is answered at once (stale keys are refreshed in the
     /// background); an unknown one waits for a fetch, if one runs or may start.
-    pub async fn key(&self, kid: &str) -> Result<Arc<Key>, BotAuthError> {
+    pub async fn key(&self, kid: &str) -> Result<Arc<Key>, KeyError> {
         let mut fetched = {
             let mut cache = self.inner.lock();
             if let Some(key) = cache.keys.get(kid).cloned() {
@@ -174,13 +220,17 @@ impl Inner {
             let mut cache = inner.lock();
             match fetched {
                 Ok(keys) => {
-                    tracing::info!(keys = keys.len(), "Bot Framework signing keys fetched");
+                    tracing::info!(
+                        issuer = inner.issuer_name,
+                        keys = keys.len(),
+                        "signing keys fetched"
+                    );
                     cache.keys = keys;
                     cache.fetched_at = Some(Instant::now());
                     cache.last_error = None;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "fetching the Bot Framework signing keys failed");
+                    tracing::warn!(issuer = inner.issuer_name, error = %e, "fetching the signing keys failed");
                     cache.last_error = Some(e);
                 }
             }
@@ -193,23 +243,37 @@ impl Inner {
     }
 
     async fn fetch_keys(&self) -> Result<HashMap<String, Arc<Key>>, String> {
-        let metadata: OpenIdMetadata = self.get_json(&self.metadata_url).await?;
-        let jwks: Jwks = self.get_json(&metadata.jwks_uri).await?;
+        let jwks_uri = match &self.source {
+            KeySource::Metadata(url) => self.get_json::<OpenIdMetadata>(url).await?.jwks_uri,
+            KeySource::Jwks(url) => url.clone(),
+        };
+        let jwks: Jwks = self.get_json(&jwks_uri).await?;
         let keys: HashMap<_, _> = jwks
             .keys
             .into_iter()
-            .filter(|k| k.kty == "RSA")
             .filter_map(|k| {
-                let decoding = DecodingKey::from_rsa_components(&k.n?, &k.e?).ok()?;
+                let (decoding, family) = match k.kty.as_str() {
+                    "RSA" => (
+                        DecodingKey::from_rsa_components(k.n.as_deref()?, k.e.as_deref()?).ok()?,
+                        KeyFamily::Rsa,
+                    ),
+                    "EC" => (
+                        DecodingKey::from_ec_components(k.x.as_deref()?, k.y.as_deref()?).ok()?,
+                        KeyFamily::Ec,
+                    ),
+                    // Symmetric keys have no place in a public key set.
+                    _ => return None,
+                };
                 let key = Key {
                     decoding,
+                    family,
                     endorsements: k.endorsements,
                 };
                 Some((k.kid?, Arc::new(key)))
             })
             .collect();
         if keys.is_empty() {
-            return Err("the JWKS has no usable RSA key".to_owned());
+            return Err("the JWKS has no usable RSA or EC key with a kid".to_owned());
         }
         Ok(keys)
     }

@@ -6,9 +6,11 @@
 //!
 //! Answers worth replaying are the ones that depend only on the request: 2xx and 4xx. A
 //! server error or a "try later" (408, 409, 429, 503) is not kept, so the retry runs again.
-//! If the api dies between a create's commit and the answer's record, the key's lease
-//! (`LEASE`) runs out and a retry runs the create again: that window is the one repeat
-//! this cannot close without the create and the key in one transaction.
+//! A running request renews its claim on the key every third of `LEASE`, so a slow create
+//! is never taken over by its retry; only a request that died stops renewing. If the api
+//! dies between a create's commit and the answer's record, the lease runs out and a retry
+//! runs the create again: that window is the one repeat this cannot close without the
+//! create and the key in one transaction.
 
 use crate::routes::AppState;
 use crate::ApiError;
@@ -102,10 +104,15 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
             r
         }
         Ok(KeyClaim::Replay(stored)) => replay(stored),
-        Ok(KeyClaim::Claimed) => {
+        Ok(KeyClaim::Claimed(claim)) => {
             let request = Request::from_parts(parts, Body::from(bytes));
-            let response = next.run(request).await;
-            record(&state, &scope, &key, response).await
+            let held = Claim {
+                scope: &scope,
+                key: &key,
+                claim,
+            };
+            let response = held.run_renewing(&state, next.run(request)).await;
+            record(&state, &held, response).await
         }
     }
 }
@@ -152,8 +159,43 @@ fn unread_body(e: axum::Error) -> ApiError {
     }
 }
 
+/// A key this request holds.
+struct Claim<'a> {
+    scope: &'a str,
+    key: &'a str,
+    claim: uuid::Uuid,
+}
+
+impl Claim<'_> {
+    /// Runs the request, renewing the claim while it runs.
+    async fn run_renewing(
+        &self,
+        state: &AppState,
+        request: impl std::future::Future<Output = Response>,
+    ) -> Response {
+        tokio::pin!(request);
+        let mut renew = tokio::time::interval_at(
+            tokio::time::Instant::now() + LEASE / 3,
+            LEASE / 3,
+        );
+        loop {
+            tokio::select! {
+                response = &mut request => return response,
+                _ = renew.tick() => {
+                    match state.store.renew_idempotency_key(self.scope, self.key, self.claim, LEASE).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!("an idempotency key's claim was lost while its request ran"),
+                        Err(e) => tracing::warn!(error = %e, "renewing an idempotency key's claim failed"),
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Keeps the answer of a claimed key (or releases the key), and returns it.
-async fn record(state: &AppState, scope: &str, key: &str, response: Response) -> Response {
+async fn record(state: &AppState, held: &Claim<'_>, response: Response) -> Response {
+    let (scope, key, claim) = (held.scope, held.key, held.claim);
     let status = response.status();
     let keep = status.is_success()
         || (status.is_client_error()
@@ -164,7 +206,7 @@ async fn record(state: &AppState, scope: &str, key: &str, response: Response) ->
             ]
             .contains(&status));
     if !keep {
-        if let Err(e) = state.store.release_idempotency_key(scope, key).await {
+        if let Err(e) = state.store.release_idempotency_key(scope, key, claim).await {
             tracing::warn!(error = %e, "releasing an idempotency key failed; it expires with its lease");
         }
         return response;
@@ -174,7 +216,7 @@ async fn record(state: &AppState, scope: &str, key: &str, response: Response) ->
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "an answer too large to keep for an idempotency key");
-            let _ = state.store.release_idempotency_key(scope, key).await;
+            let _ = state.store.release_idempotency_key(scope, key, claim).await;
             return ApiError::Internal(anyhow::anyhow!("answer too large to keep")).into_response();
         }
     };
@@ -187,14 +229,18 @@ async fn record(state: &AppState, scope: &str, key: &str, response: Response) ->
             .map(str::to_owned),
         body: bytes.to_vec(),
     };
-    if let Err(e) = state
+    match state
         .store
-        .complete_idempotency_key(scope, key, &stored)
+        .complete_idempotency_key(scope, key, claim, &stored)
         .await
     {
+        Ok(true) => {}
+        // Renewed all along, so only a stall longer than the lease (a paused process) gets
+        // here: the key is another request's now.
+        Ok(false) => tracing::error!("an idempotent answer came after its claim was lost"),
         // The create happened; the answer goes to this client all the same. A retry within
         // the lease gets 409, after it runs again (the documented window).
-        tracing::error!(error = %e, "recording an idempotent answer failed");
+        Err(e) => tracing::error!(error = %e, "recording an idempotent answer failed"),
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -3,6 +3,7 @@
 
 use crate::{Store, StoreError};
 use std::time::Duration;
+use uuid::Uuid;
 
 /// How long a key is remembered.
 pub const IDEMPOTENCY_KEY_TTL_HOURS: i64 = 24;
@@ -18,8 +19,9 @@ pub struct StoredResponse {
 /// What a request carrying a key may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClaim {
-    /// First use (or the first holder died, or the key expired): run the request.
-    Claimed,
+    /// First use (or the first holder died, or the key expired): run the request, and
+    /// record its answer with this claim.
+    Claimed(Uuid),
     /// The same request is running now.
     InProgress,
     /// The same request already ran: here is its answer.
@@ -42,12 +44,13 @@ impl Store {
         lease: Duration,
     ) -> Result<KeyClaim, StoreError> {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let claim = Uuid::new_v4();
         let claimed: Option<(i32,)> = sqlx::query_as(
-            "INSERT INTO idempotency_keys (scope, key, fingerprint, locked_until)
-             VALUES ($1, $2, $3, now() + make_interval(secs => $4::bigint / 1000.0))
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, locked_until, claim)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4::bigint / 1000.0), $6)
              ON CONFLICT (scope, key) DO UPDATE
                  SET fingerprint = EXCLUDED.fingerprint, locked_until = EXCLUDED.locked_until,
-                     created_at = now(), response_status = NULL,
+                     claim = EXCLUDED.claim, created_at = now(), response_status = NULL,
                      response_content_type = NULL, response_body = NULL
                  WHERE idempotency_keys.created_at
                            < now() - make_interval(hours => $5::int)
@@ -61,10 +64,11 @@ impl Store {
         .bind(fingerprint)
         .bind(lease_ms)
         .bind(IDEMPOTENCY_KEY_TTL_HOURS as i32)
+        .bind(claim)
         .fetch_optional(self.pool())
         .await?;
         if claimed.is_some() {
-            return Ok(KeyClaim::Claimed);
+            return Ok(KeyClaim::Claimed(claim));
         }
         let row: Option<KeyRow> = sqlx::query_as(
             "SELECT fingerprint, response_status, response_content_type, response_body
@@ -87,37 +91,71 @@ impl Store {
         })
     }
 
-    /// Records the answer of a claimed key.
+    /// Keeps a running request's claim for another `lease`; false when the claim is lost
+    /// (the key expired and was claimed again).
+    pub async fn renew_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        claim: Uuid,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let renewed = sqlx::query(
+            "UPDATE idempotency_keys
+             SET locked_until = now() + make_interval(secs => $4::bigint / 1000.0)
+             WHERE scope = $1 AND key = $2 AND claim = $3 AND response_status IS NULL",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(claim)
+        .bind(lease_ms)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// Records the answer of a claimed key, if the claim still holds it; false otherwise.
     pub async fn complete_idempotency_key(
         &self,
         scope: &str,
         key: &str,
+        claim: Uuid,
         response: &StoredResponse,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE idempotency_keys
-             SET response_status = $3, response_content_type = $4, response_body = $5
-             WHERE scope = $1 AND key = $2",
+             SET response_status = $4, response_content_type = $5, response_body = $6
+             WHERE scope = $1 AND key = $2 AND claim = $3 AND response_status IS NULL",
         )
         .bind(scope)
         .bind(key)
+        .bind(claim)
         .bind(i16::try_from(response.status).unwrap_or(500))
         .bind(response.content_type.as_deref())
         .bind(&response.body)
         .execute(self.pool())
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(done == 1)
     }
 
     /// Forgets a claimed key whose request did not finish with an answer worth replaying (a
     /// server error, a refusal to try now), so that a retry runs it again.
-    pub async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+    pub async fn release_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        claim: Uuid,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "DELETE FROM idempotency_keys
-             WHERE scope = $1 AND key = $2 AND response_status IS NULL",
+             WHERE scope = $1 AND key = $2 AND claim = $3 AND response_status IS NULL",
         )
         .bind(scope)
         .bind(key)
+        .bind(claim)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -118,3 +118,72 @@ async fn a_validation_answer_is_replayed_and_a_malformed_key_refused() {
     assert_eq!(answer["error"]["code"], "invalid_idempotency_key");
     assert_eq!(count(&app, "segments").await, 0);
 }
+
+#[tokio::test]
+async fn a_request_that_lost_its_claim_cannot_answer_over_the_one_that_took_it() {
+    use pushfleet_store::{KeyClaim, StoredResponse};
+    use std::time::Duration;
+    let app = TestApp::spawn_with(&[]).await;
+    let store = &app.env.store;
+    let fingerprint = b"the same request".to_vec();
+    // A claim with no lease left: its holder is taken for dead, and a retry takes over.
+    let Ok(KeyClaim::Claimed(first)) = store
+        .claim_idempotency_key("caller", "k", &fingerprint, Duration::ZERO)
+        .await
+    else {
+        panic!("the first use claims the key");
+    };
+    let Ok(KeyClaim::Claimed(second)) = store
+        .claim_idempotency_key("caller", "k", &fingerprint, Duration::from_secs(60))
+        .await
+    else {
+        panic!("the retry takes over an expired claim");
+    };
+    assert_ne!(first, second);
+    let answer = |body: &str| StoredResponse {
+        status: 201,
+        content_type: Some("application/json".into()),
+        body: body.as_bytes().to_vec(),
+    };
+    let renewed = store
+        .renew_idempotency_key("caller", "k", first, Duration::from_secs(60))
+        .await
+        .expect("renew");
+    assert!(!renewed, "the first holder cannot renew a claim it lost");
+    store
+        .release_idempotency_key("caller", "k", first)
+        .await
+        .expect("release");
+    let recorded = store
+        .complete_idempotency_key("caller", "k", first, &answer("first"))
+        .await
+        .expect("complete");
+    assert!(!recorded, "nor answer over the retry");
+    let recorded = store
+        .complete_idempotency_key("caller", "k", second, &answer("second"))
+        .await
+        .expect("complete");
+    assert!(recorded);
+    let replayed = store
+        .claim_idempotency_key("caller", "k", &fingerprint, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(replayed, KeyClaim::Replay(answer("second")));
+    // A live claim is renewed, and a retry meanwhile waits.
+    let Ok(KeyClaim::Claimed(live)) = store
+        .claim_idempotency_key("caller", "k2", &fingerprint, Duration::ZERO)
+        .await
+    else {
+        panic!("claim k2");
+    };
+    assert!(store
+        .renew_idempotency_key("caller", "k2", live, Duration::from_secs(60))
+        .await
+        .expect("renew"));
+    let retry = store
+        .claim_idempotency_key("caller", "k2", &fingerprint, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(retry, KeyClaim::InProgress, "a renewed claim is not taken over");
+    app.shutdown().await;
+}

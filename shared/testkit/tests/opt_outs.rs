@@ -82,13 +82,24 @@ async fn the_email_unsubscribe_link_works_in_one_click_and_a_get_changes_nothing
     );
 
     // Forged and stale links: a JSON 4xx, nothing written.
+    // The token is opaque (the delivery id is encrypted); a changed character is a forgery,
+    // and so is a link of the old `{id}.{mac}` form with a made-up MAC.
     let token = url.rsplit('/').next().expect("token");
-    let (id, _) = token.split_once('.').expect("id.mac");
-    let other_id = id.parse::<i64>().expect("delivery id") + 1000;
-    let forged_mac = format!("{other_id}.{}", token.split_once('.').expect("mac").1);
+    let delivery_id =
+        unsubscribe_token::verify(UNSUBSCRIBE_SECRET.as_bytes(), token).expect("our token");
+    assert!(!token.starts_with(&format!("{delivery_id}.")), "{token}");
+    let mut tampered = token.to_owned();
+    let last = tampered.pop().expect("a character");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let forged_mac = format!(
+        "{}.{}",
+        delivery_id + 1000,
+        URL_SAFE_NO_PAD.encode([7u8; 32])
+    );
     let wrong_secret = unsubscribe_token::make(b"not the secret", 1);
     let unknown_delivery = unsubscribe_token::make(UNSUBSCRIBE_SECRET.as_bytes(), 999_999);
     for (bad, want) in [
+        (tampered.as_str(), 403),
         (forged_mac.as_str(), 403),
         (wrong_secret.as_str(), 403),
         ("garbage", 400),

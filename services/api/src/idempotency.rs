@@ -174,10 +174,8 @@ impl Claim<'_> {
         request: impl std::future::Future<Output = Response>,
     ) -> Response {
         tokio::pin!(request);
-        let mut renew = tokio::time::interval_at(
-            tokio::time::Instant::now() + LEASE / 3,
-            LEASE / 3,
-        );
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + LEASE / 3, LEASE / 3);
         loop {
             tokio::select! {
                 response = &mut request => return response,

@@ -20,4 +20,4 @@ mod server;
 pub use api_error::ApiError;
 pub use config::{ApiConfig, BotAuthConfig};
 pub use openapi::{document as openapi_document, ApiDoc};
-pub use server::{create_api_key, migrate, public_router, router, serve, serve_on, RunningApi};
+pub use server::{create_api_key, migrate, serve, serve_on, RunningApi};

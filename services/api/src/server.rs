@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -81,9 +82,10 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
 }
 
 /// What every handler shares.
-fn app_state(store: Store, cfg: &ApiConfig) -> AppState {
+fn app_state(store: Store, cfg: &ApiConfig, audited: TaskTracker) -> AppState {
     AppState {
         store,
+        audited,
         twilio: Arc::new(TwilioWebhook {
             public_url: cfg.public_url.clone(),
             auth_token: cfg.twilio_auth_token.clone(),
@@ -103,8 +105,7 @@ fn app_state(store: Store, cfg: &ApiConfig) -> AppState {
 
 /// The admin listener's routes over a store: every operation (the public ones too, for
 /// callers inside the cluster) and `/openapi.json`.
-pub fn router(store: Store, cfg: &ApiConfig) -> Router {
-    let state = app_state(store, cfg);
+pub(crate) fn router(state: AppState, cfg: &ApiConfig) -> Router {
     let (router, doc) = routes(cfg.segment_upload_max_bytes).split_for_parts();
     let doc = Arc::new(crate::openapi::complete(doc));
     let router = router.route(
@@ -119,8 +120,7 @@ pub fn router(store: Store, cfg: &ApiConfig) -> Router {
 
 /// The public listener's routes: the webhooks and links alone. Nothing an admin does is
 /// reachable here, whatever the Ingress in front of it lets through.
-pub fn public_router(store: Store, cfg: &ApiConfig) -> Router {
-    let state = app_state(store, cfg);
+pub(crate) fn public_router(state: AppState, cfg: &ApiConfig) -> Router {
     let (router, _) = public_routes().split_for_parts();
     with_layers(router, state, cfg)
 }
@@ -150,9 +150,23 @@ fn with_layers(router: Router<AppState>, state: AppState, cfg: &ApiConfig) -> Ro
         // A body that sends nothing for this long is cut off: a stalled client holds a
         // socket, never a worker for good.
         .layer(RequestBodyTimeoutLayer::new(cfg.body_read_timeout))
-        .layer(TraceLayer::new_for_http())
+        // The request's span: the path without its query (which may carry personal data),
+        // and the caller once `authenticate` knows them.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    operator = tracing::field::Empty,
+                )
+            }),
+        )
         .with_state(state)
 }
+
+/// The longest shutdown waits for audited requests whose clients went away.
+const AUDITED_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A started API: where it listens, and the task to await for its end.
 pub struct RunningApi {
@@ -195,8 +209,10 @@ pub async fn serve_on(
         .context("binding the admin port")?;
     let addr = listener.local_addr()?;
     let public_addr = public_listener.local_addr()?;
-    let app = router(store.clone(), &cfg);
-    let public_app = public_router(store.clone(), &cfg);
+    let audited = TaskTracker::new();
+    let state = app_state(store.clone(), &cfg, audited.clone());
+    let app = router(state.clone(), &cfg);
+    let public_app = public_router(state, &cfg);
     let header_read_timeout = cfg.body_read_timeout;
     tokio::spawn(forget_expired_idempotency_keys(store, shutdown.clone()));
     tracing::info!(%addr, %public_addr, public_url = %cfg.public_url, "api listening");
@@ -205,6 +221,18 @@ pub async fn serve_on(
             crate::http_server::serve(listener, app, header_read_timeout, shutdown.clone()),
             crate::http_server::serve(public_listener, public_app, header_read_timeout, shutdown),
         );
+        // An audited act whose client went away may still be running: its write and its
+        // audit record end before the process does.
+        audited.close();
+        if tokio::time::timeout(AUDITED_DRAIN, audited.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                running = audited.len(),
+                "audited requests still running at shutdown; their audit records may be missing"
+            );
+        }
         admin_shutdown.cancel();
         let _ = admin.await;
         tracing::info!("api stopped cleanly");

@@ -184,6 +184,10 @@ async fn a_request_that_lost_its_claim_cannot_answer_over_the_one_that_took_it()
         .claim_idempotency_key("caller", "k2", &fingerprint, Duration::from_secs(60))
         .await
         .expect("claim");
-    assert_eq!(retry, KeyClaim::InProgress, "a renewed claim is not taken over");
+    assert_eq!(
+        retry,
+        KeyClaim::InProgress,
+        "a renewed claim is not taken over"
+    );
     app.shutdown().await;
 }

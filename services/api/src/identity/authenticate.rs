@@ -127,7 +127,8 @@ pub async fn authenticate(
     };
     // An audited act and its record run in a task of their own: a client that goes away
     // mid-request drops only its wait, so a write that commits is always recorded.
-    let done = tokio::spawn(async move {
+    let tracker = state.audited.clone();
+    let done = tracker.spawn(async move {
         let response = next.run(request).await;
         record(&state, ctx, response).await
     });

@@ -23,6 +23,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Audited requests, each in a task of its own: shutdown waits for them.
+    pub audited: tokio_util::task::TaskTracker,
     pub twilio: Arc<twilio_status::TwilioWebhook>,
     /// Verifies the e-mail unsubscribe tokens.
     pub unsubscribe_secret: Secret<String>,

@@ -4,6 +4,7 @@ use crate::routes::{
     audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
     teams_messages, templates, twilio_inbound, twilio_status,
 };
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -67,10 +68,40 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 )]
 pub struct ApiDoc;
 
-/// The whole OpenAPI document, without a server.
-pub fn document() -> OpenApi {
+/// The whole OpenAPI document, without a server, as JSON.
+pub fn document() -> serde_json::Value {
     let (_, doc) = crate::server::routes(0).split_for_parts();
-    complete(doc)
+    to_json(&complete(doc))
+}
+
+/// The document as served. utoipa 5 writes a link's fields in snake case
+/// (`operation_id`); OpenAPI names them in camel case, so they are renamed here.
+pub fn to_json(doc: &OpenApi) -> serde_json::Value {
+    let mut json = serde_json::to_value(doc).unwrap_or_default();
+    let links = json
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|r| r.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(v) = link.remove(snake) {
+                link.insert(camel.to_owned(), v);
+            }
+        }
+    }
+    json
 }
 
 /// Adds the answers every operation of a kind can give, so that no operation forgets one:
@@ -85,7 +116,8 @@ pub fn complete(mut doc: OpenApi) -> OpenApi {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key (`pushfleet-api api-key create`, or POST /v1/api-keys)",
+                        "An API key (`pushfleet-api api-key create`, or POST /v1/api-keys), or \
+                         an operator's token from the organisation's identity provider (OIDC)",
                     ))
                     .build(),
             ),
@@ -135,7 +167,100 @@ pub fn complete(mut doc: OpenApi) -> OpenApi {
             }
         }
     }
+    link_creates_to_reads(&mut doc);
     doc
+}
+
+/// What a create answers and the operations that take it: (create, the operation's method
+/// and path, its parameters as runtime expressions). OpenAPI links, so that clients and
+/// schemathesis's stateful phase follow a create to what it made.
+const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+    (
+        "/v1/people",
+        "get",
+        "/v1/people/{id}",
+        &[("id", "$response.body#/ids/0")],
+    ),
+    (
+        "/v1/people",
+        "delete",
+        "/v1/people/{id}",
+        &[("id", "$response.body#/ids/0")],
+    ),
+    ("/v1/audiences", "get", "/v1/audiences/{id}", ID),
+    ("/v1/audiences", "get", "/v1/audiences/{id}/preview", ID),
+    ("/v1/audiences", "post", "/v1/audiences/{id}/snapshots", ID),
+    (
+        "/v1/audiences/{id}/snapshots",
+        "get",
+        "/v1/snapshots/{id}",
+        ID,
+    ),
+    ("/v1/templates", "get", "/v1/templates/{id}", ID),
+    ("/v1/campaigns", "get", "/v1/campaigns/{id}", ID),
+    ("/v1/segments", "get", "/v1/segments/{id}", ID),
+    ("/v1/segments", "patch", "/v1/segments/{id}", ID),
+    ("/v1/segments", "post", "/v1/segments/{id}/members", ID),
+    ("/v1/segments", "get", "/v1/segments/{id}/members.csv", ID),
+    ("/v1/segments", "post", "/v1/segments/{id}/uploads", ID),
+    (
+        "/v1/segments/{id}/uploads",
+        "get",
+        "/v1/segments/{id}/uploads/{upload_id}",
+        &[
+            ("id", "$request.path.id"),
+            ("upload_id", "$response.body#/id"),
+        ],
+    ),
+    ("/v1/api-keys", "delete", "/v1/api-keys/{id}", ID),
+];
+
+/// The created entity's `id` as the `{id}` of the next operation.
+const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+
+fn link_creates_to_reads(doc: &mut OpenApi) {
+    for (create, method, target, parameters) in LINKS {
+        let Some(target_id) = doc
+            .paths
+            .paths
+            .get(*target)
+            .and_then(|item| match *method {
+                "get" => item.get.as_ref(),
+                "post" => item.post.as_ref(),
+                "patch" => item.patch.as_ref(),
+                "delete" => item.delete.as_ref(),
+                _ => None,
+            })
+            .and_then(|op| op.operation_id.clone())
+        else {
+            continue;
+        };
+        let Some(RefOr::T(created)) = doc
+            .paths
+            .paths
+            .get_mut(*create)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| {
+                let answers = &mut op.responses.responses;
+                let created = if answers.contains_key("201") {
+                    "201"
+                } else {
+                    "202"
+                };
+                answers.get_mut(created)
+            })
+        else {
+            continue;
+        };
+        let link = parameters
+            .iter()
+            .fold(
+                LinkBuilder::new().operation_id(&target_id),
+                |l, (name, value)| l.parameter(*name, *value),
+            )
+            .build();
+        created.links.insert(target_id, RefOr::T(link));
+    }
 }
 
 const BEARER: &str = "bearer";
@@ -168,6 +293,11 @@ fn secure(op: &mut Operation, method: &axum::http::Method, path: &str) {
                 op,
                 403,
                 "The caller's role does not hold the permission required",
+            );
+            answer(
+                op,
+                503,
+                "The identity provider's signing keys cannot be fetched now; retry",
             );
         }
     }

@@ -107,7 +107,7 @@ fn app_state(store: Store, cfg: &ApiConfig, audited: TaskTracker) -> AppState {
 /// callers inside the cluster) and `/openapi.json`.
 pub(crate) fn router(state: AppState, cfg: &ApiConfig) -> Router {
     let (router, doc) = routes(cfg.segment_upload_max_bytes).split_for_parts();
-    let doc = Arc::new(crate::openapi::complete(doc));
+    let doc = Arc::new(crate::openapi::to_json(&crate::openapi::complete(doc)));
     let router = router.route(
         "/openapi.json",
         get(move || {

@@ -174,7 +174,7 @@ pub fn complete(mut doc: OpenApi) -> OpenApi {
 /// What a create answers and the operations that take it: (create, the operation's method
 /// and path, its parameters as runtime expressions). OpenAPI links, so that clients and
 /// schemathesis's stateful phase follow a create to what it made.
-const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+const LINKS: &[(&str, &str, &str, LinkParameters)] = &[
     (
         "/v1/people",
         "get",
@@ -215,8 +215,11 @@ const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
     ("/v1/api-keys", "delete", "/v1/api-keys/{id}", ID),
 ];
 
+/// A link's parameters: (name, runtime expression).
+type LinkParameters = &'static [(&'static str, &'static str)];
+
 /// The created entity's `id` as the `{id}` of the next operation.
-const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const ID: LinkParameters = &[("id", "$response.body#/id")];
 
 fn link_creates_to_reads(doc: &mut OpenApi) {
     for (create, method, target, parameters) in LINKS {

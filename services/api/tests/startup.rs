@@ -65,3 +65,22 @@ fn migrations_need_only_the_database() {
         "migrate needs no webhook secret: {text}"
     );
 }
+
+#[test]
+fn an_identity_provider_without_an_audience_is_refused() {
+    // Development mode, so that only the OIDC setting is at fault.
+    let (ok, text) = api(&[
+        ("PUSHFLEET_ENV", "development"),
+        ("OIDC_ISSUER", "https://login.example.org/tenant/v2.0"),
+    ]);
+    assert!(!ok, "refused: {text}");
+    assert!(text.contains("OIDC_AUDIENCE"), "names it: {text}");
+    let (ok, text) = api(&[
+        ("PUSHFLEET_ENV", "development"),
+        ("OIDC_ISSUER", "https://login.example.org/tenant/v2.0"),
+        ("OIDC_AUDIENCE", "pushfleet"),
+        ("OIDC_ROLE_VALUES", "root=Everything"),
+    ]);
+    assert!(!ok, "refused: {text}");
+    assert!(text.contains("OIDC_ROLE_VALUES"), "names it: {text}");
+}

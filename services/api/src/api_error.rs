@@ -80,6 +80,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(msg) => ApiError::Conflict(msg),
+            StoreError::Missing(field) => ApiError::invalid(field, "is required"),
             StoreError::UnknownPeople(ids) => ApiError::Invalid {
                 message: format!("{} unknown person id(s)", ids.len()),
                 details: ids

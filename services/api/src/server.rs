@@ -56,10 +56,22 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(audiences::preview_audience))
         .routes(routes!(audiences::freeze_audience))
         .routes(routes!(audiences::get_snapshot))
-        .routes(routes!(templates::create_template))
-        .routes(routes!(templates::get_template))
-        .routes(routes!(campaigns::create_campaign))
-        .routes(routes!(campaigns::get_campaign))
+        .routes(routes!(
+            templates::create_template,
+            templates::list_templates
+        ))
+        .routes(routes!(templates::get_template, templates::update_template))
+        .routes(routes!(
+            campaigns::create_campaign,
+            campaigns::list::list_campaigns
+        ))
+        .routes(routes!(
+            campaigns::get_campaign,
+            campaigns::lifecycle::update_campaign,
+            campaigns::lifecycle::delete_campaign
+        ))
+        .routes(routes!(campaigns::lifecycle::send_campaign))
+        .routes(routes!(campaigns::lifecycle::clone_campaign))
         .routes(routes!(dead_letters::list_dead_letters))
         .routes(routes!(dead_letters::replay_dead_letters))
         .routes(routes!(segments::create_segment, segments::list_segments))

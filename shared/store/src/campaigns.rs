@@ -6,11 +6,21 @@ use sqlx::types::Json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// Who makes or changes a campaign: an operator's or an API key's id and name.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Uuid,
+    pub name: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewCampaign {
     pub name: String,
-    pub audience_id: Uuid,
-    pub template_id: Uuid,
+    /// Saved as a draft (edited freely, sent later) rather than scheduled at once.
+    pub draft: bool,
+    /// A draft may come without its recipients or its message; a scheduled campaign not.
+    pub audience_id: Option<Uuid>,
+    pub template_id: Option<Uuid>,
     pub channels: Vec<Channel>,
     pub start_at: DateTime<Utc>,
     /// Spread the sends over this window instead of sending all at `start_at`.
@@ -19,6 +29,7 @@ pub struct NewCampaign {
     pub wait_for_availability: bool,
     /// Permission labels (seed 003).
     pub labels: Vec<String>,
+    pub created_by: Option<Actor>,
 }
 
 /// Where a campaign stands. `Completed` is derived: deliveries written and none of them
@@ -26,18 +37,57 @@ pub struct NewCampaign {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignStatus {
+    /// Saved, edited freely, not sent.
+    Draft,
+    /// To be broadcast at `start_at`; still editable.
     Scheduled,
+    /// Broadcast: its recipients are being written.
     Evaluating,
     Sending,
     Completed,
+    Paused,
+    Cancelled,
+}
+
+impl CampaignStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "draft" => Self::Draft,
+            "scheduled" => Self::Scheduled,
+            "evaluating" => Self::Evaluating,
+            "sending" => Self::Sending,
+            "completed" => Self::Completed,
+            "paused" => Self::Paused,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Scheduled => "scheduled",
+            Self::Evaluating => "evaluating",
+            Self::Sending => "sending",
+            Self::Completed => "completed",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the campaign may still be changed: it has not been broadcast.
+    pub fn editable(self) -> bool {
+        matches!(self, Self::Draft | Self::Scheduled)
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Campaign {
     pub id: Uuid,
     pub name: String,
-    pub audience_id: Uuid,
-    pub template_id: Uuid,
+    pub audience_id: Option<Uuid>,
+    /// The template sending uses: once broadcast, a frozen copy of `source_template_id`.
+    pub template_id: Option<Uuid>,
     pub channels: Vec<String>,
     pub start_at: DateTime<Utc>,
     pub status: String,
@@ -48,6 +98,18 @@ pub struct Campaign {
     /// Why its evaluation was given up (dead-lettered); cleared by a replay.
     pub evaluation_error: Option<String>,
     pub labels: Vec<String>,
+    pub created_by_id: Option<Uuid>,
+    pub created_by_name: Option<String>,
+    pub updated_by_id: Option<Uuid>,
+    pub updated_by_name: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    /// Removed from the list (its deliveries and report are kept).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// The template chosen, once the message is frozen; until then `template_id` is it.
+    pub source_template_id: Option<Uuid>,
+    pub message_frozen_at: Option<DateTime<Utc>>,
+    /// The audience's name (the seed's "list name").
+    pub audience_name: Option<String>,
 }
 
 /// Counts of deliveries per state, overall and per channel, and per provider status (what
@@ -75,51 +137,43 @@ impl CampaignProgress {
 
 impl Campaign {
     pub fn status(&self, progress: &CampaignProgress) -> CampaignStatus {
-        match self.status.as_str() {
-            "scheduled" => CampaignStatus::Scheduled,
-            "evaluating" => CampaignStatus::Evaluating,
-            _ if progress.open() == 0 => CampaignStatus::Completed,
-            _ => CampaignStatus::Sending,
+        match CampaignStatus::parse(&self.status) {
+            Some(CampaignStatus::Sending) | None if progress.open() == 0 => {
+                CampaignStatus::Completed
+            }
+            Some(status) => status,
+            None => CampaignStatus::Sending,
         }
+    }
+
+    /// The template the campaign was made with (not its frozen copy).
+    pub fn chosen_template_id(&self) -> Option<Uuid> {
+        self.source_template_id.or(self.template_id)
     }
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, start_at, status, \
-     created_at, evaluated_at, send_window, wait_for_availability, evaluation_error, labels";
+pub(crate) const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, \
+     start_at, status, created_at, evaluated_at, send_window, wait_for_availability, \
+     evaluation_error, labels, created_by_id, created_by_name, updated_by_id, updated_by_name, \
+     updated_at, deleted_at, source_template_id, message_frozen_at, \
+     (SELECT a.name FROM audiences a WHERE a.id = audience_id) AS audience_name";
 
 impl Store {
-    /// Creates a scheduled campaign. The audience and template must exist and a fixed
-    /// audience must have members (a dynamic one is evaluated on the start day, when who
-    /// matches may differ from now); checked in the same transaction as the insert.
-    #[tracing::instrument(skip_all, fields(audience = %c.audience_id, template = %c.template_id))]
+    /// Creates a draft or a scheduled campaign. What it names must exist; a scheduled one
+    /// needs its audience and template, and a fixed audience must have members (a dynamic
+    /// one is evaluated on the start day, when who matches may differ from now); checked in
+    /// the same transaction as the insert.
+    #[tracing::instrument(skip_all, fields(draft = c.draft))]
     pub async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let members: Option<i64> = sqlx::query_scalar(
-            "SELECT CASE WHEN a.kind = 'dynamic' THEN -1
-                         ELSE (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id) END
-             FROM audiences a WHERE a.id = $1 FOR SHARE",
-        )
-        .bind(c.audience_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match members {
-            None => return Err(StoreError::NotFound("audience")),
-            Some(0) => return Err(StoreError::Conflict("the audience has no members".into())),
-            Some(_) => {}
-        }
-        let template_exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM templates WHERE id = $1)")
-                .bind(c.template_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if !template_exists {
-            return Err(StoreError::NotFound("template"));
-        }
+        check_references(&mut tx, c.audience_id, c.template_id, !c.draft).await?;
         let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at,
-                                    send_window, wait_for_availability, labels)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {CAMPAIGN_COLUMNS}"
+                                    send_window, wait_for_availability, labels, status,
+                                    created_by_id, created_by_name, updated_by_id, updated_by_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $12)
+             RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
         .bind(&c.name)
@@ -130,6 +184,9 @@ impl Store {
         .bind(c.send_window.clone().map(Json))
         .bind(c.wait_for_availability)
         .bind(&c.labels)
+        .bind(if c.draft { "draft" } else { "scheduled" })
+        .bind(c.created_by.as_ref().map(|a| a.id))
+        .bind(c.created_by.as_ref().map(|a| a.name.as_str()))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -215,6 +272,54 @@ impl Store {
         .await?;
         Ok(ids)
     }
+}
+
+/// Checks what a campaign names, under a share lock until the transaction ends: each given
+/// reference must exist; to be broadcast, both must be given and a fixed audience must have
+/// members.
+pub(crate) async fn check_references(
+    tx: &mut sqlx::PgConnection,
+    audience_id: Option<Uuid>,
+    template_id: Option<Uuid>,
+    broadcast: bool,
+) -> Result<(), StoreError> {
+    match audience_id {
+        Some(audience_id) => {
+            let members: Option<i64> = sqlx::query_scalar(
+                "SELECT CASE WHEN a.kind = 'dynamic' THEN -1
+                             ELSE (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id) END
+                 FROM audiences a WHERE a.id = $1 FOR SHARE",
+            )
+            .bind(audience_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match members {
+                None => return Err(StoreError::NotFound("audience")),
+                Some(0) if broadcast => {
+                    return Err(StoreError::Conflict("the audience has no members".into()))
+                }
+                Some(_) => {}
+            }
+        }
+        None if broadcast => return Err(StoreError::Missing("audience_id")),
+        None => {}
+    }
+    match template_id {
+        Some(template_id) => {
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM templates WHERE id = $1 AND frozen_for IS NULL)",
+            )
+            .bind(template_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !exists {
+                return Err(StoreError::NotFound("template"));
+            }
+        }
+        None if broadcast => return Err(StoreError::Missing("template_id")),
+        None => {}
+    }
+    Ok(())
 }
 
 impl Store {

@@ -326,6 +326,27 @@ impl Store {
         .await?;
         let (audience_id, channels, evaluated_before, snapshot_id, kind) =
             campaign.ok_or(StoreError::NotFound("campaign"))?;
+        // The broadcast freezes the message: sends use a copy of the template as it is now,
+        // so a later edit of the template does not change what this campaign sends. In this
+        // transaction, before any send job names the template, and once.
+        sqlx::query(
+            "WITH frozen AS (
+                 INSERT INTO templates (id, name, subject, body, html, teams_format, card,
+                                        labels, frozen_for)
+                 SELECT $2, t.name, t.subject, t.body, t.html, t.teams_format, t.card,
+                        t.labels, c.id
+                 FROM campaigns c JOIN templates t ON t.id = c.template_id
+                 WHERE c.id = $1 AND c.message_frozen_at IS NULL
+                 RETURNING id
+             )
+             UPDATE campaigns c SET source_template_id = c.template_id,
+                                    template_id = frozen.id, message_frozen_at = now()
+             FROM frozen WHERE c.id = $1",
+        )
+        .bind(campaign_id)
+        .bind(Uuid::now_v7())
+        .execute(&mut *tx)
+        .await?;
         let members = if kind == "dynamic" {
             let snapshot_id = match snapshot_id {
                 Some(id) => id,

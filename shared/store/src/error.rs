@@ -8,6 +8,9 @@ pub enum StoreError {
     UnknownPeople(Vec<Uuid>),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A field the operation needs was not given (a draft sent without its message).
+    #[error("{0} is required")]
+    Missing(&'static str),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -3,15 +3,15 @@ use crate::api_error::{ErrorBody, FieldError};
 use crate::extract::{ApiJson, ApiPath};
 use crate::identity::Principal;
 use crate::ApiError;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use pushfleet_domain::{check_json_text, PermissionLabel, Text};
 use pushfleet_domain::{TeamsFormat, Template, TemplateError};
 use pushfleet_store::{NewTemplate, StoredTemplate};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Deserialize, ToSchema)]
@@ -51,6 +51,7 @@ pub struct TemplateView {
     pub card: Option<serde_json::Value>,
     pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl From<StoredTemplate> for TemplateView {
@@ -66,6 +67,7 @@ impl From<StoredTemplate> for TemplateView {
             card: t.card,
             labels: t.labels,
             created_at: t.created_at,
+            updated_at: t.updated_at,
         }
     }
 }
@@ -107,6 +109,68 @@ fn template_errors(e: TemplateError) -> Vec<FieldError> {
     }]
 }
 
+/// A template's content as asked for, checked: the bounds every channel keeps, the card,
+/// the placeholders.
+struct Content {
+    name: Text,
+    subject: Text,
+    body: Text,
+    html: Option<Text>,
+    teams_format: TeamsFormat,
+    card: Option<serde_json::Value>,
+}
+
+impl Content {
+    fn checked(self, labels: Vec<String>) -> Result<NewTemplate, ApiError> {
+        let mut errors = Vec::new();
+        let name = required_text(&mut errors, "name".into(), &self.name, 200);
+        // Bounds that no provider exceeds anyway (Teams: 28 KB a message; SMS: 1,600
+        // characters; mail relays refuse messages past a few MB), so a stored template
+        // always fits what it will be sent through.
+        for (field, value, max) in [
+            ("subject", Some(&self.subject), MAX_SUBJECT_BYTES),
+            ("body", Some(&self.body), MAX_BODY_BYTES),
+            ("html", self.html.as_ref(), MAX_HTML_BYTES),
+        ] {
+            if value.is_some_and(|v| v.len() > max) {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: format!("must be at most {max} bytes"),
+                });
+            }
+        }
+        if let Some(card) = &self.card {
+            if let Err((path, e)) = check_json_text(card) {
+                errors.push(FieldError {
+                    field: format!("card.{path}"),
+                    message: e.to_string(),
+                });
+            }
+            if card.to_string().len() > MAX_CARD_BYTES {
+                errors.push(FieldError {
+                    field: "card".into(),
+                    message: format!("must be at most {MAX_CARD_BYTES} bytes as JSON"),
+                });
+            }
+        }
+        ApiError::check(errors)?;
+        if let Err(e) = Template::parse(&self.subject, &self.body, self.html.as_deref())
+            .and_then(|t| t.with_teams(self.teams_format, self.card.as_ref()))
+        {
+            ApiError::check(template_errors(e))?;
+        }
+        Ok(NewTemplate {
+            name,
+            subject: self.subject.into_string(),
+            body: self.body.into_string(),
+            html: self.html.map(Text::into_string),
+            teams_format: self.teams_format,
+            card: self.card,
+            labels,
+        })
+    }
+}
+
 #[utoipa::path(post, path = "/v1/templates", request_body = CreateTemplate,
     responses((status = 201, body = TemplateView), (status = 400, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
@@ -117,58 +181,139 @@ pub async fn create_template(
     ApiJson(body): ApiJson<CreateTemplate>,
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
     let labels = principal.labels_for(body.labels)?;
-    let mut errors = Vec::new();
-    let name = required_text(&mut errors, "name".into(), &body.name, 200);
-    // Bounds that no provider exceeds anyway (Teams: 28 KB a message; SMS: 1,600
-    // characters; mail relays refuse messages past a few MB), so a stored template always
-    // fits what it will be sent through.
-    for (field, value, max) in [
-        ("subject", Some(&body.subject), MAX_SUBJECT_BYTES),
-        ("body", Some(&body.body), MAX_BODY_BYTES),
-        ("html", body.html.as_ref(), MAX_HTML_BYTES),
-    ] {
-        if value.is_some_and(|v| v.len() > max) {
-            errors.push(FieldError {
-                field: field.into(),
-                message: format!("must be at most {max} bytes"),
-            });
-        }
+    let new = Content {
+        name: body.name,
+        subject: body.subject,
+        body: body.body,
+        html: body.html,
+        teams_format: body.teams_format.unwrap_or_default(),
+        card: body.card.map(|c| c.0),
     }
-    let card = body.card.map(|c| c.0);
-    if let Some(card) = &card {
-        if let Err((path, e)) = check_json_text(card) {
-            errors.push(FieldError {
-                field: format!("card.{path}"),
-                message: e.to_string(),
-            });
-        }
-        if card.to_string().len() > MAX_CARD_BYTES {
-            errors.push(FieldError {
-                field: "card".into(),
-                message: format!("must be at most {MAX_CARD_BYTES} bytes as JSON"),
-            });
-        }
-    }
-    ApiError::check(errors)?;
-    let teams_format = body.teams_format.unwrap_or_default();
-    if let Err(e) = Template::parse(&body.subject, &body.body, body.html.as_deref())
-        .and_then(|t| t.with_teams(teams_format, card.as_ref()))
-    {
-        ApiError::check(template_errors(e))?;
-    }
-    let stored = state
-        .store
-        .create_template(&NewTemplate {
-            name,
-            subject: body.subject.into_string(),
-            body: body.body.into_string(),
-            html: body.html.map(Text::into_string),
-            teams_format,
-            card,
-            labels,
-        })
-        .await?;
+    .checked(labels)?;
+    let stored = state.store.create_template(&new).await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
+}
+
+/// A change to a template: fields left out stay as they are; `html` and `card` set to null
+/// are removed. Campaigns already broadcast keep the message they were sent with.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTemplate {
+    pub name: Option<Text>,
+    pub subject: Option<Text>,
+    pub body: Option<Text>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub html: Option<Option<Text>>,
+    pub teams_format: Option<TeamsFormat>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub card: Option<Option<CardJson>>,
+    /// New permission labels; a limited caller gives only labels they hold.
+    pub labels: Option<Vec<PermissionLabel>>,
+}
+
+/// Tells a field given as null (`Some(None)`) from one left out (`None`, the default).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Edits a template. Campaigns not yet broadcast send the edited message; broadcast ones
+/// keep theirs.
+#[utoipa::path(patch, path = "/v1/templates/{id}", request_body = UpdateTemplate,
+    params(("id" = Uuid, Path, description = "The template's id")),
+    responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip(state, principal, body))]
+pub async fn update_template(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<UpdateTemplate>,
+) -> Result<Json<TemplateView>, ApiError> {
+    let current = state.store.get_template(id).await?;
+    if !principal.sees(&current.labels) || current.frozen_for.is_some() {
+        return Err(ApiError::NotFound("template"));
+    }
+    let labels = match body.labels {
+        Some(l) => principal.labels_for(Some(l))?,
+        None => current.labels.clone(),
+    };
+    let text = |v: Option<Text>, old: String| v.map_or_else(|| Text::parse(old), Ok);
+    let stored_text = |e: pushfleet_domain::TextError| ApiError::Internal(e.into());
+    let teams_format = body.teams_format.unwrap_or_else(|| current.teams_format());
+    let new = Content {
+        name: text(body.name, current.name).map_err(stored_text)?,
+        subject: text(body.subject, current.subject).map_err(stored_text)?,
+        body: text(body.body, current.body).map_err(stored_text)?,
+        html: match body.html {
+            Some(html) => html,
+            None => current
+                .html
+                .map(Text::parse)
+                .transpose()
+                .map_err(stored_text)?,
+        },
+        teams_format,
+        card: match body.card {
+            Some(card) => card.map(|c| c.0),
+            None => current.card,
+        },
+    }
+    .checked(labels)?;
+    Ok(Json(state.store.update_template(id, &new).await?.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateQuery {
+    /// Only templates whose name contains this (case-insensitive).
+    #[param(value_type = Option<String>)]
+    pub q: Option<Text>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_before` of the previous page.
+    pub before: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplatePage {
+    pub templates: Vec<TemplateView>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<Uuid>,
+}
+
+/// Templates, newest first.
+#[utoipa::path(get, path = "/v1/templates", params(TemplateQuery),
+    responses((status = 200, body = TemplatePage)))]
+#[tracing::instrument(skip_all)]
+pub async fn list_templates(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    query: Result<Query<TemplateQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TemplatePage>, ApiError> {
+    let q = super::query(query)?;
+    let limit = super::page_limit(q.limit, 50)?;
+    let mut found = state
+        .store
+        .list_templates(
+            limit + 1,
+            q.before,
+            principal.list_filter().as_deref(),
+            q.q.as_deref(),
+        )
+        .await?;
+    let more = found.len() as i64 > limit;
+    found.truncate(limit as usize);
+    let templates: Vec<TemplateView> = found.into_iter().map(Into::into).collect();
+    let next_before = more.then(|| templates.last().map(|t| t.id)).flatten();
+    Ok(Json(TemplatePage {
+        templates,
+        next_before,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/templates/{id}", params(("id" = Uuid, Path, description = "The resource's id")),
@@ -180,7 +325,8 @@ pub async fn get_template(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let template = state.store.get_template(id).await?;
-    if !principal.sees(&template.labels) {
+    // A campaign's frozen copy is the campaign's, not a template of the list.
+    if !principal.sees(&template.labels) || template.frozen_for.is_some() {
         return Err(ApiError::NotFound("template"));
     }
     Ok(Json(template.into()))

@@ -1,0 +1,271 @@
+//! A campaign's life before and after it is broadcast (seed 001): a draft or scheduled
+//! campaign is changed freely, sent (now or later), deleted; a broadcast one is only read,
+//! cloned, or removed from the list with its deliveries kept. Every change locks the row
+//! and checks the status in the same transaction as the scheduler's claim, so a change
+//! cannot slip in after the broadcast began.
+
+use crate::campaigns::{check_references, Actor, Campaign, CampaignStatus, CAMPAIGN_COLUMNS};
+use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use pushfleet_domain::{Channel, SendWindow};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// A change to a campaign that has not been broadcast: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignChange {
+    pub name: Option<String>,
+    pub audience_id: Option<Uuid>,
+    pub template_id: Option<Uuid>,
+    pub channels: Option<Vec<Channel>>,
+    pub start_at: Option<DateTime<Utc>>,
+    /// `Some(None)` removes the window (all sends at `start_at`).
+    pub send_window: Option<Option<SendWindow>>,
+    pub wait_for_availability: Option<bool>,
+    pub labels: Option<Vec<String>>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// A draft or scheduled campaign: gone.
+    Deleted,
+    /// A broadcast campaign: off the list, its deliveries and report kept.
+    Removed,
+}
+
+/// Which campaigns a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignFilter {
+    pub status: Option<CampaignStatus>,
+    pub channel: Option<Channel>,
+    pub label: Option<String>,
+    /// Text in the name (case-insensitive).
+    pub name_contains: Option<String>,
+    /// Only campaigns carrying one of these labels (a caller limited to labels).
+    pub visible_labels: Option<Vec<String>>,
+    /// The last id of the previous page.
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// The status a list shows: `sending` with no delivery left open is `completed`.
+const LISTED_STATUS: &str = "CASE WHEN c.status = 'sending' AND NOT EXISTS (
+        SELECT 1 FROM deliveries d
+        WHERE d.campaign_id = c.id AND d.state IN ('pending', 'retrying'))
+    THEN 'completed' ELSE c.status END";
+
+fn not_editable(status: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "a campaign can be modified only when it has not yet been broadcast; this one is {status}"
+    ))
+}
+
+impl Store {
+    /// The campaign's row, locked for the change; `NotFound` for a removed one too.
+    async fn lock_campaign(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Campaign, StoreError> {
+        sqlx::query_as::<_, Campaign>(&format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("campaign"))
+    }
+
+    /// Changes a draft or scheduled campaign; 409 (`Conflict`) once it is broadcast.
+    #[tracing::instrument(skip(self, change, actor))]
+    pub async fn update_campaign(
+        &self,
+        id: Uuid,
+        change: &CampaignChange,
+        actor: &Actor,
+    ) -> Result<Campaign, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let current = Self::lock_campaign(&mut tx, id).await?;
+        if !CampaignStatus::parse(&current.status).is_some_and(CampaignStatus::editable) {
+            return Err(not_editable(&current.status));
+        }
+        let audience_id = change.audience_id.or(current.audience_id);
+        let template_id = change.template_id.or(current.template_id);
+        check_references(
+            &mut tx,
+            audience_id,
+            template_id,
+            current.status == "scheduled",
+        )
+        .await?;
+        let channels: Option<Vec<&str>> = change
+            .channels
+            .as_ref()
+            .map(|chs| chs.iter().map(|c| c.as_str()).collect());
+        let row = sqlx::query_as::<_, Campaign>(&format!(
+            "UPDATE campaigns SET
+                 name = coalesce($2, name), audience_id = $3, template_id = $4,
+                 channels = coalesce($5, channels), start_at = coalesce($6, start_at),
+                 send_window = (SELECT jsonb_set(w, '{{start}}', to_jsonb(coalesce($6, start_at)))
+                                FROM (SELECT CASE WHEN $7 THEN $8::jsonb ELSE send_window END AS w) x),
+                 wait_for_availability = coalesce($9, wait_for_availability),
+                 labels = coalesce($10, labels),
+                 updated_by_id = $11, updated_by_name = $12, updated_at = now()
+             WHERE id = $1 RETURNING {CAMPAIGN_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(&change.name)
+        .bind(audience_id)
+        .bind(template_id)
+        .bind(channels)
+        .bind(change.start_at)
+        .bind(change.send_window.is_some())
+        .bind(change.send_window.clone().flatten().map(Json))
+        .bind(change.wait_for_availability)
+        .bind(&change.labels)
+        .bind(actor.id)
+        .bind(&actor.name)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Schedules a draft (or reschedules a scheduled campaign) to be broadcast at
+    /// `start_at` (its send window, if any, then starts there). It must name its audience
+    /// (with members, when fixed) and its template.
+    #[tracing::instrument(skip(self, actor))]
+    pub async fn send_campaign(
+        &self,
+        id: Uuid,
+        start_at: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<Campaign, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let current = Self::lock_campaign(&mut tx, id).await?;
+        if !CampaignStatus::parse(&current.status).is_some_and(CampaignStatus::editable) {
+            return Err(StoreError::Conflict(format!(
+                "the campaign was broadcast already; it is {}",
+                current.status
+            )));
+        }
+        check_references(&mut tx, current.audience_id, current.template_id, true).await?;
+        let row = sqlx::query_as::<_, Campaign>(&format!(
+            "UPDATE campaigns SET status = 'scheduled', start_at = $2,
+                 send_window = jsonb_set(send_window, '{{start}}', to_jsonb($2::timestamptz)),
+                 updated_by_id = $3, updated_by_name = $4, updated_at = now()
+             WHERE id = $1 RETURNING {CAMPAIGN_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(start_at)
+        .bind(actor.id)
+        .bind(&actor.name)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Deletes a draft or scheduled campaign; removes a broadcast one from the list (its
+    /// deliveries and report stay, for the record).
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_campaign(&self, id: Uuid) -> Result<Deletion, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let current = Self::lock_campaign(&mut tx, id).await?;
+        let deletion =
+            if CampaignStatus::parse(&current.status).is_some_and(CampaignStatus::editable) {
+                sqlx::query("DELETE FROM campaigns WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Deletion::Deleted
+            } else {
+                sqlx::query("UPDATE campaigns SET deleted_at = now() WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Deletion::Removed
+            };
+        tx.commit().await?;
+        Ok(deletion)
+    }
+
+    /// A new draft like `id` (its message as chosen, not the frozen copy; its recipients,
+    /// channels, schedule settings and labels) under `name`.
+    #[tracing::instrument(skip(self, actor))]
+    pub async fn clone_campaign(
+        &self,
+        id: Uuid,
+        name: &str,
+        labels: Option<&[String]>,
+        actor: &Actor,
+    ) -> Result<Campaign, StoreError> {
+        sqlx::query_as::<_, Campaign>(&format!(
+            "INSERT INTO campaigns (id, name, status, audience_id, template_id, channels,
+                                    start_at, send_window, wait_for_availability, labels,
+                                    created_by_id, created_by_name, updated_by_id, updated_by_name)
+             SELECT $2, $3, 'draft', audience_id, coalesce(source_template_id, template_id),
+                    channels, greatest(start_at, now()), send_window, wait_for_availability,
+                    coalesce($4, labels), $5, $6, $5, $6
+             FROM campaigns WHERE id = $1 AND deleted_at IS NULL
+             RETURNING {CAMPAIGN_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(Uuid::now_v7())
+        .bind(name)
+        .bind(labels)
+        .bind(actor.id)
+        .bind(&actor.name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound("campaign"))
+    }
+
+    /// Campaigns newest first, with the status a list shows, filtered.
+    pub async fn list_campaigns(
+        &self,
+        f: &CampaignFilter,
+    ) -> Result<Vec<(Campaign, CampaignStatus)>, StoreError> {
+        let rows: Vec<ListedCampaign> = sqlx::query_as(&format!(
+            "SELECT * FROM (
+                 SELECT {CAMPAIGN_COLUMNS}, {LISTED_STATUS} AS listed_status FROM campaigns c
+                 WHERE c.deleted_at IS NULL
+                   AND ($1::uuid IS NULL OR c.id < $1)
+                   AND ($3::text IS NULL OR $3 = ANY (c.channels))
+                   AND ($4::text IS NULL OR $4 = ANY (c.labels))
+                   AND ($5::text IS NULL OR strpos(lower(c.name), lower($5)) > 0)
+                   AND ($6::text[] IS NULL OR c.labels && $6)
+                   AND ($7::text IS NULL OR c.status = $7
+                        OR ($7 = 'completed' AND c.status = 'sending'))
+             ) listed
+             WHERE $2::text IS NULL OR listed_status = $2
+             ORDER BY id DESC LIMIT $8"
+        ))
+        .bind(f.before)
+        .bind(f.status.map(CampaignStatus::as_str))
+        .bind(f.channel.map(|c| c.as_str()))
+        .bind(&f.label)
+        .bind(&f.name_contains)
+        .bind(&f.visible_labels)
+        // Narrows the scan by the stored status first (sending covers completed).
+        .bind(f.status.map(|s| match s {
+            CampaignStatus::Completed => "completed",
+            other => other.as_str(),
+        }))
+        .bind(f.limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let status =
+                    CampaignStatus::parse(&r.listed_status).unwrap_or(CampaignStatus::Sending);
+                (r.campaign, status)
+            })
+            .collect())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ListedCampaign {
+    #[sqlx(flatten)]
+    campaign: Campaign,
+    listed_status: String,
+}

@@ -18,16 +18,19 @@ pub enum DeliveryState {
     Failed,
     Dead,
     Skipped,
+    /// Its campaign was cancelled before it was sent.
+    Cancelled,
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 6] = [
+    pub const ALL: [DeliveryState; 7] = [
         DeliveryState::Pending,
         DeliveryState::Retrying,
         DeliveryState::Sent,
         DeliveryState::Failed,
         DeliveryState::Dead,
         DeliveryState::Skipped,
+        DeliveryState::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +41,7 @@ impl DeliveryState {
             DeliveryState::Failed => "failed",
             DeliveryState::Dead => "dead",
             DeliveryState::Skipped => "skipped",
+            DeliveryState::Cancelled => "cancelled",
         }
     }
 
@@ -49,6 +53,7 @@ impl DeliveryState {
                 | DeliveryState::Failed
                 | DeliveryState::Dead
                 | DeliveryState::Skipped
+                | DeliveryState::Cancelled
         )
     }
 }

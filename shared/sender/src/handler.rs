@@ -8,7 +8,7 @@ use crate::{Provider, ProviderError, SenderConfig};
 use pushfleet_domain::{DeliveryState, SendJob, SendMessage};
 use pushfleet_queue::{settle, Delivery, OutgoingMessage, Publisher, Topology, REASON_HEADER};
 use pushfleet_ratelimit::{FleetLimiter, RateLimiter};
-use pushfleet_store::{Outcome, Store, StoreError};
+use pushfleet_store::{Halt, Outcome, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -30,6 +30,8 @@ pub(crate) struct Shared<P> {
     pub(crate) in_flight: InFlight,
     /// People opted out or deactivated since their jobs were published.
     pub(crate) opt_outs: Arc<OptOutWatch>,
+    /// Campaigns paused or cancelled: their jobs are parked or dropped, never sent.
+    pub(crate) campaigns: Arc<crate::campaign_watch::CampaignWatch>,
     /// `SENDER_CONCURRENCY` slots: one per job being processed, single or from a batch, held
     /// until its outcome is recorded. It bounds the provider calls a `kill -9` can repeat.
     pub(crate) job_slots: Semaphore,
@@ -222,6 +224,20 @@ impl<P: Provider> Worker<P> {
         let Ok(_call) = shared.provider_calls.acquire().await else {
             return Disposition::Requeue("provider calls closed".into());
         };
+        // Last, right before the call: a pause made while this job waited for its quota
+        // or its permit still stops it.
+        match shared.campaigns.halt(job.campaign_id) {
+            None => {}
+            Some(Halt::Paused) => {
+                tracing::info!("parked: the campaign is paused");
+                return Disposition::Record(Outcome {
+                    parked: true,
+                    ..Outcome::new(job.delivery_id, DeliveryState::Pending)
+                });
+            }
+            // Its delivery was ended `cancelled` with the campaign.
+            Some(Halt::Cancelled) => return Disposition::Skip,
+        }
         let started = Instant::now();
         let result = match tokio::time::timeout(
             shared.provider.call_timeout(),

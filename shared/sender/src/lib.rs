@@ -7,6 +7,7 @@
 //! recorded outcome before sending again.
 
 mod batch;
+pub mod campaign_watch;
 mod config;
 mod handler;
 pub mod http_errors;

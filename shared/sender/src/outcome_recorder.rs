@@ -128,6 +128,7 @@ fn plain(outcome: &Outcome, refused: &pushfleet_store::StoreError) -> Outcome {
         error: Some(format!("outcome recorded without its details: {refused}")),
         defer_until: outcome.defer_until,
         presence_miss: outcome.presence_miss,
+        parked: outcome.parked,
         ..Outcome::new(outcome.delivery_id, outcome.state)
     }
 }

@@ -1,3 +1,4 @@
+use crate::campaign_watch::CampaignWatch;
 use crate::handler::{Shared, Worker};
 use crate::opt_out_watch::OptOutWatch;
 use crate::outcome_recorder::OutcomeRecorder;
@@ -52,6 +53,14 @@ pub async fn run_sender_with_checks<P: Provider>(
         let (opt_outs, store, token) = (opt_outs.clone(), store.clone(), watch_shutdown.clone());
         tokio::spawn(async move { opt_outs.run(store, token).await })
     };
+    // Read once before the first job, then polled: a paused campaign's job is never sent
+    // by a replica that just started.
+    let campaigns = Arc::new(CampaignWatch::default());
+    campaigns.refresh(&store).await;
+    let campaign_watch_task = {
+        let (campaigns, store, token) = (campaigns.clone(), store.clone(), watch_shutdown.clone());
+        tokio::spawn(async move { campaigns.run(store, token).await })
+    };
 
     let readiness = extra_checks(Readiness::new())
         .with_check("postgres", store.readiness_check())
@@ -94,6 +103,7 @@ pub async fn run_sender_with_checks<P: Provider>(
         topology: topology.clone(),
         in_flight: Default::default(),
         opt_outs,
+        campaigns,
         job_slots: tokio::sync::Semaphore::new(cfg.concurrency.max(1)),
         provider_calls: tokio::sync::Semaphore::new(cfg.provider_concurrency.max(1)),
         shutdown: shutdown.clone(),
@@ -123,6 +133,7 @@ pub async fn run_sender_with_checks<P: Provider>(
     let _ = recorder_task.await;
     watch_shutdown.cancel();
     let _ = watch_task.await;
+    let _ = campaign_watch_task.await;
     admin_shutdown.cancel();
     let _ = admin.await;
     tracing::info!("sender stopped cleanly");

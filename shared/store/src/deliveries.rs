@@ -40,6 +40,9 @@ pub struct Outcome {
     pub defer_until: Option<DateTime<Utc>>,
     /// The recipient was not available (no provider call was made: `attempts` stays).
     pub presence_miss: bool,
+    /// Its campaign is paused: no provider call was made; the delivery is unpublished and
+    /// waits, with no due time, for the campaign to resume.
+    pub parked: bool,
     /// SMS segments the message was billed as (sent SMS only).
     pub segments: Option<u32>,
     /// Teams: a conversation created for this send, stored on the person for later sends.
@@ -56,6 +59,7 @@ impl Outcome {
             provider_message_id: None,
             defer_until: None,
             presence_miss: false,
+            parked: false,
             segments: None,
             new_teams_conversation: None,
         }
@@ -400,7 +404,9 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE campaigns SET status = 'sending', evaluated_at = coalesce(evaluated_at, now())
+            "UPDATE campaigns
+             SET status = CASE WHEN status = 'evaluating' THEN 'sending' ELSE status END,
+                 evaluated_at = coalesce(evaluated_at, now())
              WHERE id = $1",
         )
         .bind(campaign_id)
@@ -444,6 +450,10 @@ impl Store {
                  WHERE campaign_id = $1 AND id > $3
                    AND published_at IS NULL AND state = 'pending'
                    AND (due_at IS NULL OR due_at <= now())
+                   -- A paused or cancelled campaign publishes nothing; resume re-dues what
+                   -- is left.
+                   AND NOT EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $1
+                                   AND c.status IN ('paused', 'cancelled'))
                  ORDER BY id
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED)
@@ -525,6 +535,7 @@ impl Store {
             .collect();
         let defer: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|o| o.defer_until).collect();
         let misses: Vec<bool> = outcomes.iter().map(|o| o.presence_miss).collect();
+        let parked: Vec<bool> = outcomes.iter().map(|o| o.parked).collect();
         let segments: Vec<Option<i32>> = outcomes
             .iter()
             .map(|o| {
@@ -537,17 +548,29 @@ impl Store {
             "UPDATE deliveries d
              SET state = u.state, last_error = u.error,
                  -- A presence miss or a skip made no provider call.
-                 attempts = d.attempts + CASE WHEN u.presence_miss OR u.state = 'skipped' THEN 0 ELSE 1 END,
+                 attempts = d.attempts
+                     + CASE WHEN u.presence_miss OR u.parked OR u.state = 'skipped' THEN 0 ELSE 1 END,
                  presence_misses = d.presence_misses + CASE WHEN u.presence_miss THEN 1 ELSE 0 END,
                  provider_message_id = coalesce(u.provider_id, d.provider_message_id),
-                 published_at = CASE WHEN u.defer_until IS NULL THEN d.published_at END,
-                 due_at = coalesce(u.defer_until, d.due_at),
+                 published_at = CASE WHEN u.defer_until IS NULL AND NOT u.parked
+                                     THEN d.published_at END,
+                 -- Parked only while the campaign is paused: the share lock orders this
+                 -- against a resume, so a job parked as the campaign resumes is due at once
+                 -- instead of waiting for a resume that already happened.
+                 due_at = CASE
+                     WHEN NOT u.parked THEN coalesce(u.defer_until, d.due_at)
+                     WHEN EXISTS (SELECT 1 FROM campaigns c WHERE c.id = d.campaign_id
+                                  AND c.status = 'paused' FOR SHARE) THEN NULL
+                     ELSE now() END,
                  segments = coalesce(u.segments, d.segments),
                  updated_at = now()
              FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                         $6::boolean[], $7::int[])
-                  AS u(id, state, error, provider_id, defer_until, presence_miss, segments)
-             WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead', 'skipped')",
+                         $6::boolean[], $7::int[], $8::boolean[])
+                  AS u(id, state, error, provider_id, defer_until, presence_miss, segments, parked)
+             WHERE d.id = u.id AND d.state NOT IN ('sent', 'failed', 'dead', 'skipped')
+               -- A cancelled delivery whose call was already under way when the campaign
+               -- was cancelled: what it became is the truth only if it was sent.
+               AND (d.state <> 'cancelled' OR u.state = 'sent')",
         )
         .bind(&ids)
         .bind(&states)
@@ -556,6 +579,7 @@ impl Store {
         .bind(&defer)
         .bind(&misses)
         .bind(&segments)
+        .bind(&parked)
         .execute(self.pool())
         .await?
         .rows_affected();

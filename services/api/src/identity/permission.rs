@@ -52,7 +52,11 @@ impl Role {
             ),
             Role::Operator => matches!(
                 permission,
-                CampaignsRead | DeadLettersRead | DeadLettersReplay | SessionRead
+                CampaignsRead
+                    | CampaignsControl
+                    | DeadLettersRead
+                    | DeadLettersReplay
+                    | SessionRead
             ),
         }
     }
@@ -76,6 +80,8 @@ pub enum Permission {
     TemplatesWrite,
     CampaignsRead,
     CampaignsWrite,
+    /// Pause, resume, cancel a campaign being sent (SREs too: no personal data).
+    CampaignsControl,
     SegmentsRead,
     SegmentsWrite,
     DeadLettersRead,
@@ -100,6 +106,7 @@ impl Permission {
             TemplatesWrite => "templates:write",
             CampaignsRead => "campaigns:read",
             CampaignsWrite => "campaigns:write",
+            CampaignsControl => "campaigns:control",
             SegmentsRead => "segments:read",
             SegmentsWrite => "segments:write",
             DeadLettersRead => "dead_letters:read",
@@ -119,6 +126,7 @@ impl Permission {
             self,
             CampaignsRead
                 | CampaignsWrite
+                | CampaignsControl
                 | TemplatesRead
                 | TemplatesWrite
                 | AudiencesRead
@@ -170,6 +178,21 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("DELETE", "/v1/campaigns/{id}", Requires(CampaignsWrite)),
         ("POST", "/v1/campaigns/{id}/send", Requires(CampaignsWrite)),
         ("POST", "/v1/campaigns/{id}/clone", Requires(CampaignsWrite)),
+        (
+            "POST",
+            "/v1/campaigns/{id}/pause",
+            Requires(CampaignsControl),
+        ),
+        (
+            "POST",
+            "/v1/campaigns/{id}/resume",
+            Requires(CampaignsControl),
+        ),
+        (
+            "POST",
+            "/v1/campaigns/{id}/cancel",
+            Requires(CampaignsControl),
+        ),
         ("GET", "/v1/dead-letters", Requires(DeadLettersRead)),
         (
             "POST",

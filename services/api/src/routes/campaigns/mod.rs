@@ -1,6 +1,7 @@
 //! Campaigns (seed 001): made as drafts or scheduled at once, changed until they are
 //! broadcast (`lifecycle`), listed (`list`), and read with their progress.
 
+pub mod controls;
 pub mod lifecycle;
 pub mod list;
 pub mod schedule;

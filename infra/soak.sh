@@ -39,6 +39,8 @@ tests=(
     "pushfleet-testkit poison a_bad_deferred_delivery_fails_alone_and_the_scheduler_publishes_the_rest"
     "pushfleet-testkit poison an_evaluate_job_failing_every_time_is_dead_lettered_then_replayable"
     "pushfleet-testkit poison a_sender_that_cannot_read_the_retry_context_fails_the_delivery_instead_of_looping"
+    "pushfleet-testkit campaign_controls a_paused_campaign_sends_nothing_and_resumes_where_it_stopped"
+    "pushfleet-testkit campaign_controls a_cancelled_campaign_ends_its_unsent_deliveries_and_sends_nothing_more"
 )
 
 # Build each test binary once; remember where cargo put it.

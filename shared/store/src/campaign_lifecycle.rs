@@ -65,7 +65,8 @@ impl Store {
     /// The campaign's row, locked for the change; `NotFound` for a removed one too.
     async fn lock_campaign(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Campaign, StoreError> {
         sqlx::query_as::<_, Campaign>(&format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns
+             WHERE id = $1 AND deleted_at IS NULL AND NOT is_try FOR UPDATE"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -204,7 +205,7 @@ impl Store {
              SELECT $2, $3, 'draft', audience_id, coalesce(source_template_id, template_id),
                     channels, greatest(start_at, now()), send_window, wait_for_availability,
                     coalesce($4, labels), $5, $6, $5, $6
-             FROM campaigns WHERE id = $1 AND deleted_at IS NULL
+             FROM campaigns WHERE id = $1 AND deleted_at IS NULL AND NOT is_try
              RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(id)
@@ -226,7 +227,7 @@ impl Store {
         let rows: Vec<ListedCampaign> = sqlx::query_as(&format!(
             "SELECT * FROM (
                  SELECT {CAMPAIGN_COLUMNS}, {LISTED_STATUS} AS listed_status FROM campaigns c
-                 WHERE c.deleted_at IS NULL
+                 WHERE c.deleted_at IS NULL AND NOT c.is_try
                    AND ($1::uuid IS NULL OR c.id < $1)
                    AND ($3::text IS NULL OR $3 = ANY (c.channels))
                    AND ($4::text IS NULL OR $4 = ANY (c.labels))

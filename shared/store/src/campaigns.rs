@@ -110,6 +110,8 @@ pub struct Campaign {
     pub message_frozen_at: Option<DateTime<Utc>>,
     /// The audience's name (the seed's "list name").
     pub audience_name: Option<String>,
+    /// For a try: the campaign it tries.
+    pub try_of: Option<Uuid>,
 }
 
 /// Counts of deliveries per state, overall and per channel, and per provider status (what
@@ -156,7 +158,7 @@ pub(crate) const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, c
      start_at, status, created_at, evaluated_at, send_window, wait_for_availability, \
      evaluation_error, labels, created_by_id, created_by_name, updated_by_id, updated_by_name, \
      updated_at, deleted_at, source_template_id, message_frozen_at, \
-     (SELECT a.name FROM audiences a WHERE a.id = audience_id) AS audience_name";
+     (SELECT a.name FROM audiences a WHERE a.id = audience_id) AS audience_name, try_of";
 
 impl Store {
     /// Creates a draft or a scheduled campaign. What it names must exist; a scheduled one

@@ -178,6 +178,7 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("DELETE", "/v1/campaigns/{id}", Requires(CampaignsWrite)),
         ("POST", "/v1/campaigns/{id}/send", Requires(CampaignsWrite)),
         ("POST", "/v1/campaigns/{id}/clone", Requires(CampaignsWrite)),
+        ("POST", "/v1/campaigns/{id}/try", Requires(CampaignsWrite)),
         (
             "POST",
             "/v1/campaigns/{id}/pause",

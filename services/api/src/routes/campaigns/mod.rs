@@ -5,6 +5,7 @@ pub mod controls;
 pub mod lifecycle;
 pub mod list;
 pub mod schedule;
+pub mod tries;
 pub mod view;
 
 use super::{required_text, AppState};

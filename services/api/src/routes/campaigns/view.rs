@@ -75,6 +75,8 @@ pub struct CampaignView {
     /// Why the evaluation was given up after repeated failures, when it was; replaying the
     /// campaign's dead letters evaluates it again.
     pub evaluation_error: Option<String>,
+    /// For a try (`POST .../try`): the campaign it tries.
+    pub try_of: Option<Uuid>,
     /// Delivery counts (one campaign's view; not in lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<ProgressView>,
@@ -112,6 +114,7 @@ impl CampaignView {
             evaluated_at: c.evaluated_at,
             deleted_at: c.deleted_at,
             evaluation_error: c.evaluation_error,
+            try_of: c.try_of,
             progress: p.map(|p| ProgressView {
                 total: p.total,
                 deferred: p.deferred,

@@ -41,6 +41,9 @@ impl From<sqlx::Error> for TryError {
     }
 }
 
+/// What a try takes of the campaign: name, template chosen, channels, labels.
+type TriedCampaign = (String, Option<Uuid>, Vec<String>, Vec<String>);
+
 impl Store {
     /// Starts a try of campaign `id` for the person with `email`.
     #[tracing::instrument(skip(self, email, actor))]
@@ -51,7 +54,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Try, TryError> {
         let mut tx = self.pool().begin().await?;
-        let original: Option<(String, Option<Uuid>, Vec<String>, Vec<String>)> = sqlx::query_as(
+        let original: Option<TriedCampaign> = sqlx::query_as(
             "SELECT name, coalesce(source_template_id, template_id), channels, labels
              FROM campaigns WHERE id = $1 AND deleted_at IS NULL AND NOT is_try FOR SHARE",
         )

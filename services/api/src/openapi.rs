@@ -54,6 +54,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
         campaigns::lifecycle::DeletedCampaign,
         campaigns::list::CampaignPage,
         campaigns::tries::TryCampaign,
+        campaigns::recipients::ReachView,
+        campaigns::recipients::ChannelReachView,
         campaigns::tries::TryView,
         campaigns::tries::UnreachableView,
         dead_letters::DeadLetterView,

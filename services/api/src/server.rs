@@ -73,6 +73,7 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::lifecycle::send_campaign))
         .routes(routes!(campaigns::lifecycle::clone_campaign))
         .routes(routes!(campaigns::tries::try_campaign))
+        .routes(routes!(campaigns::recipients::campaign_recipients))
         .routes(routes!(campaigns::controls::pause_campaign))
         .routes(routes!(campaigns::controls::resume_campaign))
         .routes(routes!(campaigns::controls::cancel_campaign))

@@ -113,3 +113,59 @@ async fn a_try_reaches_one_person_on_what_they_can_receive_and_counts_nowhere() 
         .is_some_and(|m| m.contains("not installed the bot")));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_recipients_are_counted_per_channel_before_sending_with_why_some_are_not() {
+    let app = TestApp::spawn_with(&[]).await;
+    let (audience, template) = app.create_audience_and_template(4).await;
+    let pool = app.env.store.pool();
+    // person0 has no phone; person1 opted out of e-mail; person2 has no Teams bot; person3
+    // was deactivated (not a recipient at all).
+    for statement in [
+        "UPDATE people SET phone = NULL WHERE email = 'person0@example.org'",
+        "INSERT INTO channel_opt_outs (person_id, channel, source)
+         SELECT id, 'email', 'test' FROM people WHERE email = 'person1@example.org'",
+        "UPDATE people SET teams_conversation = NULL WHERE email = 'person2@example.org'",
+        "UPDATE people SET active = false WHERE email = 'person3@example.org'",
+    ] {
+        sqlx::query(statement).execute(pool).await.expect(statement);
+    }
+    let (status, draft) = app
+        .post(
+            "/v1/campaigns",
+            &json!({"name": "reach", "status": "draft", "audience_id": audience,
+                    "template_id": template, "channels": ["email", "sms", "teams"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let (status, reach) = app
+        .get(&format!(
+            "/v1/campaigns/{}/recipients",
+            draft["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(status, 200, "{reach}");
+    assert_eq!(
+        reach,
+        json!({"recipients": 3, "channels": [
+            {"channel": "email", "reachable": 2, "no_address": 0, "opted_out": 1},
+            {"channel": "teams", "reachable": 2, "no_address": 1, "opted_out": 0},
+            {"channel": "sms", "reachable": 2, "no_address": 1, "opted_out": 0},
+        ]})
+    );
+    // A draft without recipients says so.
+    let (_, bare) = app
+        .post(
+            "/v1/campaigns",
+            &json!({"name": "bare", "status": "draft", "channels": ["email"]}),
+        )
+        .await;
+    let (status, body) = app
+        .get(&format!(
+            "/v1/campaigns/{}/recipients",
+            bare["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    app.shutdown().await;
+}

@@ -180,6 +180,11 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("POST", "/v1/campaigns/{id}/clone", Requires(CampaignsWrite)),
         ("POST", "/v1/campaigns/{id}/try", Requires(CampaignsWrite)),
         (
+            "GET",
+            "/v1/campaigns/{id}/recipients",
+            Requires(CampaignsRead),
+        ),
+        (
             "POST",
             "/v1/campaigns/{id}/pause",
             Requires(CampaignsControl),

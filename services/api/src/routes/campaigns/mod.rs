@@ -4,6 +4,7 @@
 pub mod controls;
 pub mod lifecycle;
 pub mod list;
+pub mod recipients;
 pub mod schedule;
 pub mod tries;
 pub mod view;

@@ -89,6 +89,11 @@ pub fn sample_send_job() -> anyhow::Result<Vec<u8>> {
                 user_id: None,
                 tenant_id: None,
             }),
+            // Every person has a time zone; other properties as the directory holds them.
+            properties: [("time_zone", "UTC")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         },
         attempt: 1,
         maybe_duplicate: false,

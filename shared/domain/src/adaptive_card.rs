@@ -9,7 +9,7 @@
 //! A template's card may hold `{{placeholders}}` in any string; rendering replaces them with a
 //! recipient's values, which may be anything (empty too). So a rule may only look at a
 //! string's contents where a placeholder cannot pass: `type` and `version` must be one of a
-//! few literals, and an input `id` must be a literal (no `{{`), since two ids that differ
+//! few literals, and an input `id` must be a literal (no `{{` nor `[FIRSTNAME]`...), since two ids that differ
 //! in the template could render equal. Other strings only need to be strings. Hence a card
 //! that passes here before rendering passes after rendering, for every recipient.
 
@@ -411,7 +411,7 @@ impl Checker {
         let id_path = at(path, "id");
         if id.trim().is_empty() {
             self.fail(id_path, CardProblem::Empty);
-        } else if id.contains("{{") {
+        } else if crate::template::has_placeholder(id) {
             self.fail(id_path, CardProblem::Placeholder);
         } else if let Some(first) = self.ids.get(id) {
             let first = first.clone();

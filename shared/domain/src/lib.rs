@@ -40,4 +40,6 @@ pub use recipient::{Recipient, TeamsConversationRef};
 pub use send_message::{SendMessage, DEFAULT_SEND_JOBS_PER_MESSAGE};
 pub use send_window::{parse_time_zone, SendWindow, SendWindowError};
 pub use sms_segment_count::sms_segments;
-pub use template::{Placeholder, RenderedMessage, TeamsFormat, Template, TemplateError};
+pub use template::{
+    Placeholder, RenderedMessage, TeamsFormat, Template, TemplateError, KNOWN_PLACEHOLDERS,
+};

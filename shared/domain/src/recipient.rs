@@ -1,5 +1,6 @@
 use crate::{EmailAddress, PhoneNumber};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Where a person's Teams conversation lives: stored from the bot's install activity, or
 /// created by the Teams sender from the user's id and tenant on the first send.
@@ -23,4 +24,10 @@ pub struct Recipient {
     pub email: Option<EmailAddress>,
     pub phone: Option<PhoneNumber>,
     pub teams: Option<TeamsConversationRef>,
+    /// The directory properties the placeholders may name, by placeholder name
+    /// (`department`, `joining_date` as `YYYY-MM-DD`, `attributes.<key>`...); only non-empty
+    /// values. Absent from jobs of earlier releases: those render such placeholders empty
+    /// (or with their fallback).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
 }

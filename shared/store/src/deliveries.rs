@@ -6,7 +6,7 @@ use pushfleet_domain::{
 };
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// What expanding a campaign's audience did.
@@ -146,7 +146,9 @@ impl PublishBatch {
 /// person is a LEFT JOIN: a delivery whose person is gone must fail, not wait unseen.
 const JOB_SELECT: &str = "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
         c.wait_for_availability, p.id AS person_id, p.first_name, p.last_name, p.email,
-        p.phone, p.teams_conversation, coalesce(p.active, true) AS active,
+        p.phone, p.teams_conversation, p.department, p.job_title, p.location, p.language,
+        p.time_zone, p.external_id, p.joining_date, p.attributes,
+        coalesce(p.active, true) AS active,
         EXISTS (SELECT 1 FROM channel_opt_outs o
                 WHERE o.person_id = d.person_id AND o.channel = d.channel) AS opted_out
      FROM deliveries d
@@ -168,6 +170,14 @@ struct JobRow {
     phone: Option<String>,
     /// Raw, decoded in `into_job`: a malformed value must fail its row, not the query.
     teams_conversation: Option<Json<serde_json::Value>>,
+    department: Option<String>,
+    job_title: Option<String>,
+    location: Option<String>,
+    language: Option<String>,
+    time_zone: Option<String>,
+    external_id: Option<String>,
+    joining_date: Option<NaiveDate>,
+    attributes: Option<Json<serde_json::Value>>,
     active: bool,
     opted_out: bool,
 }
@@ -226,6 +236,19 @@ impl JobRow {
                 None
             }
         };
+        let properties = recipient_properties(
+            &DirectoryProperties {
+                department: self.department.as_deref(),
+                job_title: self.job_title.as_deref(),
+                location: self.location.as_deref(),
+                language: self.language.as_deref(),
+                time_zone: self.time_zone.as_deref(),
+                external_id: self.external_id.as_deref(),
+                joining_date: self.joining_date,
+                attributes: self.attributes.as_ref().map(|j| &j.0),
+            },
+            Some(id),
+        );
         Ok(SendJob {
             delivery_id: id,
             campaign_id: self.campaign_id,
@@ -238,12 +261,89 @@ impl JobRow {
                 email,
                 phone,
                 teams,
+                properties,
             },
             attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
             maybe_duplicate,
             wait_for_availability: self.wait_for_availability,
         })
     }
+}
+
+/// A person's directory properties, as read from their row.
+pub(crate) struct DirectoryProperties<'a> {
+    pub department: Option<&'a str>,
+    pub job_title: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub language: Option<&'a str>,
+    pub time_zone: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub joining_date: Option<NaiveDate>,
+    pub attributes: Option<&'a serde_json::Value>,
+}
+
+/// Custom attributes a send job carries at most. The import bounds each attribute (a key of
+/// at most 64 characters, a string value of at most 200) but not how many a person has: a
+/// JSON import may give one person thousands. Every job of a campaign carries its
+/// recipient's properties through RabbitMQ, so they are capped here: at most 64 attributes
+/// (the first by key) of at most 200 characters each, about 17 KB at worst and a few dozen
+/// bytes for a typical person. A placeholder naming an attribute beyond the cap renders as
+/// missing (its fallback, if any).
+pub(crate) const MAX_JOB_ATTRIBUTES: usize = 64;
+/// The longest attribute value the import accepts; a longer one (written another way) is
+/// cut there.
+const MAX_JOB_VALUE_CHARS: usize = 200;
+
+/// What a recipient's placeholders read, by placeholder name: the non-empty properties, and
+/// the string, number and boolean attributes as `attributes.<key>` (other JSON values are
+/// left out).
+pub(crate) fn recipient_properties(
+    p: &DirectoryProperties<'_>,
+    delivery_id: Option<i64>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let text = [
+        ("department", p.department),
+        ("job_title", p.job_title),
+        ("location", p.location),
+        ("language", p.language),
+        ("time_zone", p.time_zone),
+        ("external_id", p.external_id),
+    ];
+    for (name, value) in text {
+        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+            out.insert(name.to_owned(), v.to_owned());
+        }
+    }
+    if let Some(d) = p.joining_date {
+        out.insert("joining_date".to_owned(), d.format("%Y-%m-%d").to_string());
+    }
+    let Some(serde_json::Value::Object(attributes)) = p.attributes else {
+        return out;
+    };
+    let mut taken = 0;
+    for (key, value) in attributes {
+        let value = match value {
+            serde_json::Value::String(s) => s.chars().take(MAX_JOB_VALUE_CHARS).collect(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        if value.trim().is_empty() {
+            continue;
+        }
+        if taken == MAX_JOB_ATTRIBUTES {
+            tracing::warn!(
+                ?delivery_id,
+                count = attributes.len(),
+                "the recipient has more attributes than a send job carries; the rest are left out"
+            );
+            break;
+        }
+        taken += 1;
+        out.insert(format!("attributes.{key}"), value);
+    }
+    out
 }
 
 /// Splits locked rows into send jobs and poisoned rows.
@@ -671,5 +771,68 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or(StoreError::NotFound("delivery"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props<'a>(attributes: &'a serde_json::Value) -> DirectoryProperties<'a> {
+        DirectoryProperties {
+            department: Some("Marketing"),
+            job_title: Some(" "),
+            location: None,
+            language: Some(""),
+            time_zone: Some("Europe/Paris"),
+            external_id: Some("E1"),
+            joining_date: NaiveDate::from_ymd_opt(2026, 3, 1),
+            attributes: Some(attributes),
+        }
+    }
+
+    #[test]
+    fn properties_hold_non_empty_values_and_scalar_attributes() {
+        let attributes = serde_json::json!({
+            "cost_center": "CC-12", "level": 3, "remote": true, "blank": "",
+            "list": ["a"], "object": {"a": 1}, "none": null
+        });
+        let got = recipient_properties(&props(&attributes), Some(1));
+        let want: BTreeMap<String, String> = [
+            ("department", "Marketing"),
+            ("time_zone", "Europe/Paris"),
+            ("external_id", "E1"),
+            ("joining_date", "2026-03-01"),
+            ("attributes.cost_center", "CC-12"),
+            ("attributes.level", "3"),
+            ("attributes.remote", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn attributes_are_bounded_per_job() {
+        let many: serde_json::Map<String, serde_json::Value> = (0..500)
+            .map(|i| {
+                (
+                    format!("k{i:03}"),
+                    serde_json::Value::String("v".repeat(300)),
+                )
+            })
+            .collect();
+        let attributes = serde_json::Value::Object(many);
+        let got = recipient_properties(&props(&attributes), None);
+        let attrs: Vec<_> = got
+            .iter()
+            .filter(|(k, _)| k.starts_with("attributes."))
+            .collect();
+        assert_eq!(attrs.len(), MAX_JOB_ATTRIBUTES);
+        assert_eq!(attrs[0].0, "attributes.k000");
+        assert!(attrs
+            .iter()
+            .all(|(_, v)| v.chars().count() == MAX_JOB_VALUE_CHARS));
     }
 }

@@ -62,6 +62,19 @@ impl Person {
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             teams: self.teams_conversation.as_ref().map(|j| j.0.clone()),
+            properties: crate::deliveries::recipient_properties(
+                &crate::deliveries::DirectoryProperties {
+                    department: self.department.as_deref(),
+                    job_title: self.job_title.as_deref(),
+                    location: self.location.as_deref(),
+                    language: self.language.as_deref(),
+                    time_zone: Some(&self.time_zone),
+                    external_id: self.external_id.as_deref(),
+                    joining_date: self.joining_date,
+                    attributes: Some(&self.attributes),
+                },
+                None,
+            ),
         })
     }
 }

@@ -22,9 +22,13 @@ pub struct CreateTemplate {
     #[serde(default)]
     pub subject: Text,
     /// Plain-text body, used by every channel. Placeholders: `{{first_name}}`,
-    /// `{{last_name}}`, `{{full_name}}`, `{{email}}`, `{{phone}}`.
+    /// `{{last_name}}`, `{{full_name}}`, `{{email}}`, `{{phone}}`, the directory's
+    /// `{{department}}`, `{{job_title}}`, `{{location}}`, `{{language}}`, `{{time_zone}}`,
+    /// `{{external_id}}`, `{{joining_date}}` and `{{attributes.<key>}}`, and `[FIRSTNAME]`,
+    /// `[LASTNAME]`, `[FULLNAME]`, `[EMAIL]`. A fallback for a missing or empty value:
+    /// `{{first_name | "there"}}`.
     pub body: Text,
-    /// Optional HTML body for e-mail; placeholder values are HTML-escaped.
+    /// Optional HTML body for e-mail; placeholder values and fallbacks are HTML-escaped.
     pub html: Option<Text>,
     /// How Teams shows it: `message` (default), `idea`, `success`, `important` (styled cards
     /// around the body) or `adaptive_card` (then `card` is required).
@@ -89,6 +93,7 @@ pub type CardJson = pushfleet_domain::BoundedJson<20_000>;
 fn template_errors(e: TemplateError) -> Vec<FieldError> {
     let field = match &e {
         TemplateError::UnknownPlaceholder { field, .. }
+        | TemplateError::BadFallback { field, .. }
         | TemplateError::Unclosed { field, .. }
         | TemplateError::Empty { field } => (*field).to_owned(),
         TemplateError::Card(_) => "card".to_owned(),

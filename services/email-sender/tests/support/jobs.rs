@@ -15,6 +15,7 @@ pub fn send_job(delivery_id: i64, email: &str) -> SendJob {
             email: Some(EmailAddress::parse(email).expect("a valid test address")),
             phone: None,
             teams: None,
+            properties: Default::default(),
         },
         attempt: 1,
         maybe_duplicate: false,

@@ -714,7 +714,7 @@ mod tests {
             "Ada of the team"
         );
         // And a recipient without properties is written as before.
-        let json = serde_json::to_value(&ada()).expect("serializes");
+        let json = serde_json::to_value(ada()).expect("serializes");
         assert!(json.get("properties").is_none(), "{json}");
         let full = serde_json::to_value(ada_in_the_directory()).expect("serializes");
         assert_eq!(full["properties"]["attributes.cost_center"], "CC-12");

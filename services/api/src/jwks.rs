@@ -38,6 +38,41 @@ impl Default for Timing {
     }
 }
 
+/// Why `jsonwebtoken` refused a token signed by a known key: the verdicts the Bot
+/// Framework check and the operators' OIDC check share.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRefusal {
+    #[error("token signature does not verify")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not valid yet")]
+    NotYetValid,
+    #[error("token issuer is not the one expected")]
+    WrongIssuer,
+    #[error("token audience is not this installation")]
+    WrongAudience,
+    #[error("token has no {0} claim")]
+    MissingClaim(String),
+    #[error("token refused: {0}")]
+    Invalid(jsonwebtoken::errors::Error),
+}
+
+impl From<jsonwebtoken::errors::Error> for TokenRefusal {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::InvalidSignature => Self::BadSignature,
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::ImmatureSignature => Self::NotYetValid,
+            ErrorKind::InvalidIssuer => Self::WrongIssuer,
+            ErrorKind::InvalidAudience => Self::WrongAudience,
+            ErrorKind::MissingRequiredClaim(claim) => Self::MissingClaim(claim.clone()),
+            _ => Self::Invalid(e),
+        }
+    }
+}
+
 /// Why no key was found.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KeyError {

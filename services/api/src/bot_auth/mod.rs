@@ -8,8 +8,7 @@ mod tests;
 
 use crate::config::BotAuthConfig;
 pub use crate::jwks::Timing;
-use crate::jwks::{KeyError, KeySource, KeyStore};
-use jsonwebtoken::errors::ErrorKind;
+use crate::jwks::{KeyError, KeySource, KeyStore, TokenRefusal};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
@@ -26,20 +25,9 @@ pub enum BotAuthError {
     Algorithm(String),
     #[error("token signed by an unknown key")]
     UnknownKey,
-    #[error("token signature does not verify")]
-    BadSignature,
-    #[error("token expired")]
-    Expired,
-    #[error("token not valid yet")]
-    NotYetValid,
-    #[error("token issuer is not the Bot Framework")]
-    WrongIssuer,
-    #[error("token audience is not this bot")]
-    WrongAudience,
-    #[error("token has no {0} claim")]
-    MissingClaim(String),
-    #[error("token refused: {0}")]
-    Invalid(jsonwebtoken::errors::Error),
+    /// Signed by a known key, and refused.
+    #[error(transparent)]
+    Refused(#[from] TokenRefusal),
     /// The keys could not be fetched: not the caller's fault.
     #[error("cannot fetch the Bot Framework signing keys: {0}")]
     KeysUnavailable(String),
@@ -56,15 +44,7 @@ impl From<KeyError> for BotAuthError {
 
 impl From<jsonwebtoken::errors::Error> for BotAuthError {
     fn from(e: jsonwebtoken::errors::Error) -> Self {
-        match e.kind() {
-            ErrorKind::InvalidSignature => Self::BadSignature,
-            ErrorKind::ExpiredSignature => Self::Expired,
-            ErrorKind::ImmatureSignature => Self::NotYetValid,
-            ErrorKind::InvalidIssuer => Self::WrongIssuer,
-            ErrorKind::InvalidAudience => Self::WrongAudience,
-            ErrorKind::MissingRequiredClaim(claim) => Self::MissingClaim(claim.clone()),
-            _ => Self::Invalid(e),
-        }
+        Self::Refused(e.into())
     }
 }
 

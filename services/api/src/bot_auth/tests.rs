@@ -3,6 +3,7 @@
 
 use super::{BotAuthError, BotTokenVerifier, Timing};
 use crate::config::BotAuthConfig;
+use crate::jwks::TokenRefusal;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -328,32 +329,32 @@ async fn bad_tokens_are_refused_and_good_ones_accepted() {
         (
             "expired",
             sign_bot_token(&bot_claims(APP_ID, SERVICE_URL, -3600)).expect("sign"),
-            |e| matches!(e, BotAuthError::Expired),
+            |e| matches!(e, BotAuthError::Refused(TokenRefusal::Expired)),
         ),
         (
             "not yet valid",
             signed(&|c| c["nbf"] = json!(chrono::Utc::now().timestamp() + 3600)),
-            |e| matches!(e, BotAuthError::NotYetValid),
+            |e| matches!(e, BotAuthError::Refused(TokenRefusal::NotYetValid)),
         ),
         (
             "wrong audience",
             signed(&|c| c["aud"] = json!("another-bot")),
-            |e| matches!(e, BotAuthError::WrongAudience),
+            |e| matches!(e, BotAuthError::Refused(TokenRefusal::WrongAudience)),
         ),
         (
             "no audience",
             signed(&|c| {
                 c.as_object_mut().map(|claims| claims.remove("aud"));
             }),
-            |e| matches!(e, BotAuthError::MissingClaim(c) if c == "aud"),
+            |e| matches!(e, BotAuthError::Refused(TokenRefusal::MissingClaim(c)) if c == "aud"),
         ),
         (
             "wrong issuer",
             signed(&|c| c["iss"] = json!("https://sts.windows.net/someone/")),
-            |e| matches!(e, BotAuthError::WrongIssuer),
+            |e| matches!(e, BotAuthError::Refused(TokenRefusal::WrongIssuer)),
         ),
         ("claims swapped after signing", swapped_claims, |e| {
-            matches!(e, BotAuthError::BadSignature)
+            matches!(e, BotAuthError::Refused(TokenRefusal::BadSignature))
         }),
         ("not a JWT", "abc".into(), |e| {
             matches!(e, BotAuthError::Malformed(_))

@@ -5,8 +5,7 @@
 //! role and permission labels come from claims the configuration names.
 
 use super::permission::Role;
-use crate::jwks::{KeyError, KeySource, KeyStore, Timing};
-use jsonwebtoken::errors::ErrorKind;
+use crate::jwks::{KeyError, KeySource, KeyStore, Timing, TokenRefusal};
 use jsonwebtoken::Validation;
 use pushfleet_config::{env_string, ConfigError};
 use pushfleet_domain::permission_label::{self, PermissionLabel};
@@ -105,24 +104,13 @@ pub enum OidcError {
     Algorithm(String),
     #[error("token signed by a key the identity provider does not list")]
     UnknownKey,
-    #[error("token signature does not verify")]
-    BadSignature,
-    #[error("token expired")]
-    Expired,
-    #[error("token not valid yet")]
-    NotYetValid,
-    #[error("token issuer is not the configured identity provider")]
-    WrongIssuer,
-    #[error("token audience is not this installation")]
-    WrongAudience,
-    #[error("token has no {0} claim")]
-    MissingClaim(String),
-    #[error("token refused: {0}")]
-    Invalid(jsonwebtoken::errors::Error),
     #[error("the token's {claim} claim holds no pushfleet role")]
     NoRole { claim: String },
     #[error("the token's {claim} claim is not a list of permission labels: {reason}")]
     BadLabels { claim: String, reason: String },
+    /// Signed by a known key, and refused.
+    #[error(transparent)]
+    Refused(#[from] TokenRefusal),
     /// The provider's keys could not be fetched: not the caller's fault (503).
     #[error("cannot fetch the identity provider's signing keys: {0}")]
     KeysUnavailable(String),
@@ -139,15 +127,7 @@ impl From<KeyError> for OidcError {
 
 impl From<jsonwebtoken::errors::Error> for OidcError {
     fn from(e: jsonwebtoken::errors::Error) -> Self {
-        match e.kind() {
-            ErrorKind::InvalidSignature => Self::BadSignature,
-            ErrorKind::ExpiredSignature => Self::Expired,
-            ErrorKind::ImmatureSignature => Self::NotYetValid,
-            ErrorKind::InvalidIssuer => Self::WrongIssuer,
-            ErrorKind::InvalidAudience => Self::WrongAudience,
-            ErrorKind::MissingRequiredClaim(claim) => Self::MissingClaim(claim.clone()),
-            _ => Self::Invalid(e),
-        }
+        Self::Refused(e.into())
     }
 }
 
@@ -213,7 +193,8 @@ impl OidcVerifier {
 
     fn identity(&self, claims: &Map<String, Value>) -> Result<OidcIdentity, OidcError> {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-        let subject = text("sub").ok_or_else(|| OidcError::MissingClaim("sub".into()))?;
+        let subject = text("sub")
+            .ok_or_else(|| OidcError::Refused(TokenRefusal::MissingClaim("sub".into())))?;
         let email = text("email").or_else(|| text("upn"));
         let name = text("name")
             .or_else(|| text("preferred_username"))

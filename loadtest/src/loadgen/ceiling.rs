@@ -98,6 +98,7 @@ pub fn sample_send_job() -> anyhow::Result<Vec<u8>> {
         attempt: 1,
         maybe_duplicate: false,
         wait_for_availability: false,
+        link_key: Some(12_345),
     };
     Ok(serde_json::to_vec(&job)?)
 }

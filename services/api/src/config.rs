@@ -23,6 +23,9 @@ pub struct ApiConfig {
     /// `UNSUBSCRIBE_SECRET`: verifies the e-mail unsubscribe tokens (the email-sender's
     /// secret); unset means the public development key.
     pub unsubscribe_secret: Secret<String>,
+    /// `TRACKING_SECRET`: opens the tokens of tracked links and open pixels (the senders'
+    /// secret); unset means the public development key.
+    pub tracking_secret: Secret<String>,
     /// How the bot's messaging endpoint checks the Bot Framework's tokens.
     pub bot_auth: BotAuthConfig,
     /// How operators' OIDC tokens are checked (`OIDC_*`); `None`: API keys only.
@@ -76,6 +79,10 @@ impl ApiConfig {
                 "UNSUBSCRIBE_SECRET",
                 pushfleet_domain::unsubscribe_token::DEV_SECRET,
             ),
+            (
+                "TRACKING_SECRET",
+                pushfleet_domain::tracking_token::DEV_SECRET,
+            ),
             ("TEAMS_APP_ID", "pushfleet-dev-app"),
             // What webhook signatures cover: a localhost default fails every Twilio check.
             ("API_PUBLIC_URL", Self::DEFAULT_PUBLIC_URL),
@@ -97,6 +104,10 @@ impl ApiConfig {
             twilio_auth_token: Secret::new(env_string("TWILIO_AUTH_TOKEN", "sim-token")),
             segment_upload_max_bytes: env_or("SEGMENT_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)?,
             unsubscribe_secret: unsubscribe_secret(),
+            tracking_secret: Secret::new(env_string(
+                "TRACKING_SECRET",
+                pushfleet_domain::tracking_token::DEV_SECRET,
+            )),
             bot_auth: BotAuthConfig::from_env(),
             oidc: crate::identity::OidcConfig::from_env()?,
             import_max_bytes: env_or("PEOPLE_IMPORT_MAX_BYTES", 1024 * 1024 * 1024)?,

@@ -16,6 +16,7 @@ mod openapi;
 mod people_rows;
 mod routes;
 mod server;
+mod tracking;
 
 pub use api_error::ApiError;
 pub use config::{ApiConfig, BotAuthConfig};

@@ -2,7 +2,8 @@ use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
     api_keys, audiences, audit_log, campaigns, dead_letters, operators, people, people_import,
-    segment_uploads, segments, teams_messages, templates, twilio_inbound, unsubscribe, AppState,
+    segment_uploads, segments, teams_messages, templates, tracking, twilio_inbound, unsubscribe,
+    AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
@@ -42,6 +43,8 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             unsubscribe::unsubscribe_page,
             unsubscribe::unsubscribe_one_click
         ))
+        .routes(routes!(tracking::follow_link))
+        .routes(routes!(tracking::open_pixel))
 }
 
 /// The admins' operations (each behind an API key and a permission).
@@ -74,6 +77,9 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::lifecycle::clone_campaign))
         .routes(routes!(campaigns::tries::try_campaign))
         .routes(routes!(campaigns::recipients::campaign_recipients))
+        .routes(routes!(campaigns::report::campaign_report))
+        .routes(routes!(campaigns::report::report_recipients))
+        .routes(routes!(campaigns::report::report_csv))
         .routes(routes!(campaigns::controls::pause_campaign))
         .routes(routes!(campaigns::controls::resume_campaign))
         .routes(routes!(campaigns::controls::cancel_campaign))
@@ -99,8 +105,18 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
 }
 
 /// What every handler shares.
-fn app_state(store: Store, cfg: &ApiConfig, audited: TaskTracker) -> AppState {
+fn app_state(
+    store: Store,
+    cfg: &ApiConfig,
+    audited: TaskTracker,
+    recorder: crate::tracking::Recorder,
+) -> AppState {
     AppState {
+        tracking: Arc::new(crate::tracking::Tracking {
+            key: pushfleet_domain::TrackingKey::new(cfg.tracking_secret.expose().as_bytes()),
+            links: crate::tracking::LinkCache::default(),
+            recorder,
+        }),
         store,
         audited,
         twilio: Arc::new(TwilioWebhook {
@@ -227,7 +243,8 @@ pub async fn serve_on(
     let addr = listener.local_addr()?;
     let public_addr = public_listener.local_addr()?;
     let audited = TaskTracker::new();
-    let state = app_state(store.clone(), &cfg, audited.clone());
+    let (recorder, recorder_task) = crate::tracking::Recorder::start(store.clone());
+    let state = app_state(store.clone(), &cfg, audited.clone(), recorder);
     let app = router(state.clone(), &cfg);
     let public_app = public_router(state, &cfg);
     let header_read_timeout = cfg.body_read_timeout;
@@ -250,6 +267,8 @@ pub async fn serve_on(
                 "audited requests still running at shutdown; their audit records may be missing"
             );
         }
+        // Clicks answered before the stop are written before the process ends.
+        recorder_task.drain().await;
         admin_shutdown.cancel();
         let _ = admin.await;
         tracing::info!("api stopped cleanly");

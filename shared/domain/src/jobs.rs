@@ -33,6 +33,10 @@ pub struct SendJob {
     /// Send only when the recipient's presence says available (Teams; seed 001).
     #[serde(default)]
     pub wait_for_availability: bool,
+    /// The campaign's link key, which tracking tokens name (`tracking_token`). Absent from
+    /// jobs of earlier releases: their links are sent untracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_key: Option<i64>,
 }
 
 impl SendJob {

@@ -23,6 +23,8 @@ mod send_message;
 mod send_window;
 mod sms_segment_count;
 mod template;
+pub mod tracked_links;
+pub mod tracking_token;
 pub mod twilio_signature;
 pub mod unsubscribe_token;
 
@@ -43,3 +45,5 @@ pub use sms_segment_count::sms_segments;
 pub use template::{
     Placeholder, RenderedMessage, TeamsFormat, Template, TemplateError, KNOWN_PLACEHOLDERS,
 };
+pub use tracked_links::TrackedLinks;
+pub use tracking_token::{TrackedEvent, TrackingKey, TrackingToken};

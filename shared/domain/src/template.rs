@@ -14,6 +14,7 @@
 
 use crate::adaptive_card::{validate_card, CardErrors};
 use crate::criteria::valid_attribute_key;
+use crate::tracked_links::TrackedLinks;
 use crate::Recipient;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -397,6 +398,8 @@ pub struct Template {
     html: Option<Text>,
     teams_format: TeamsFormat,
     card: Option<CardNode>,
+    /// The links clicks are tracked on, from the sources before rendering.
+    links: TrackedLinks,
 }
 
 /// A template rendered for one recipient.
@@ -421,6 +424,7 @@ impl Template {
             html: html.map(|h| Text::parse("html", h)).transpose()?,
             teams_format: TeamsFormat::Message,
             card: None,
+            links: TrackedLinks::of(body, html, None),
         })
     }
 
@@ -437,6 +441,7 @@ impl Template {
                 // Checked before rendering: the rules hold for any values the placeholders
                 // take, so every rendered card passes too.
                 validate_card(c).map_err(TemplateError::InvalidCard)?;
+                self.links.add_card(c);
                 Some(parsed)
             }
             (TeamsFormat::AdaptiveCard, None) => {
@@ -453,6 +458,11 @@ impl Template {
         };
         self.teams_format = format;
         Ok(self)
+    }
+
+    /// The links whose clicks are tracked ([`crate::tracked_links`]).
+    pub fn links(&self) -> &TrackedLinks {
+        &self.links
     }
 
     pub fn render(&self, r: &Recipient) -> RenderedMessage {

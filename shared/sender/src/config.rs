@@ -37,6 +37,9 @@ pub struct SenderConfig {
     /// older opt-out was skipped when published, so only jobs that wait in the broker longer
     /// than this could miss one.
     pub opt_out_horizon: Duration,
+    /// `TRACKING_BASE_URL` / `TRACKING_SECRET`: where tracked links lead; `None`: links are
+    /// sent as they are.
+    pub tracking: Option<crate::LinkTracking>,
 }
 
 impl SenderConfig {
@@ -86,6 +89,7 @@ impl SenderConfig {
             opt_out_horizon: Duration::from_secs(
                 env_or::<u64>("SENDER_OPT_OUT_HORIZON_HOURS", 168)?.saturating_mul(3600),
             ),
+            tracking: crate::LinkTracking::from_env()?,
         })
     }
 }

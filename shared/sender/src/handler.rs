@@ -207,7 +207,10 @@ impl<P: Provider> Worker<P> {
                 return store_failure(job, "loading the template", e)
             }
         };
-        let message = template.render(&job.recipient);
+        let mut message = template.render(&job.recipient);
+        if let Some(tracking) = &shared.cfg.tracking {
+            tracking.apply(&template, job, &mut message);
+        }
 
         if let Some(limit) = &shared.account_limit {
             limit.acquire(shared.provider.cost(job, &message)).await;

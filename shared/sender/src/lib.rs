@@ -12,6 +12,7 @@ mod config;
 mod handler;
 pub mod http_errors;
 mod in_flight;
+mod link_tracking;
 mod opt_out_watch;
 mod outcome_recorder;
 mod presence_retry;
@@ -22,6 +23,7 @@ mod service;
 mod template_cache;
 
 pub use config::SenderConfig;
+pub use link_tracking::LinkTracking;
 pub use provider::{Provider, ProviderError, Receipt};
 pub use retry_policy::RetryPolicy;
 pub use service::{run_sender, run_sender_with_checks};

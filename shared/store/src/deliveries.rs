@@ -145,7 +145,7 @@ impl PublishBatch {
 /// Everything a send job needs, for the queries that lock deliveries to publish them. The
 /// person is a LEFT JOIN: a delivery whose person is gone must fail, not wait unseen.
 const JOB_SELECT: &str = "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
-        c.wait_for_availability, p.id AS person_id, p.first_name, p.last_name, p.email,
+        c.wait_for_availability, c.link_key, p.id AS person_id, p.first_name, p.last_name, p.email,
         p.phone, p.teams_conversation, p.department, p.job_title, p.location, p.language,
         p.time_zone, p.external_id, p.joining_date, p.attributes,
         coalesce(p.active, true) AS active,
@@ -163,6 +163,7 @@ struct JobRow {
     attempts: i32,
     template_id: Uuid,
     wait_for_availability: bool,
+    link_key: i64,
     person_id: Option<Uuid>,
     first_name: Option<String>,
     last_name: Option<String>,
@@ -266,6 +267,7 @@ impl JobRow {
             attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
             maybe_duplicate,
             wait_for_availability: self.wait_for_availability,
+            link_key: Some(self.link_key),
         })
     }
 }

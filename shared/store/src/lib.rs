@@ -10,6 +10,7 @@ mod bot_replies;
 mod campaign_controls;
 mod campaign_lifecycle;
 mod campaign_reach;
+mod campaign_report;
 mod campaign_try;
 mod campaigns;
 mod criteria_sql;
@@ -28,6 +29,7 @@ mod provider_statuses;
 mod segment_uploads;
 mod segments;
 mod templates;
+mod tracking;
 
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audiences::{Audience, AudienceMember, Preview, Snapshot};
@@ -36,6 +38,7 @@ pub use bot_replies::OwedReply;
 pub use campaign_controls::Halt;
 pub use campaign_lifecycle::{CampaignChange, CampaignFilter, Deletion};
 pub use campaign_reach::{ChannelReach, Reach};
+pub use campaign_report::{Engagement, EventCounts, LinkClicks, ReportRecipient};
 pub use campaign_try::{Try, TryError, Unreachable};
 pub use campaigns::{Actor, Campaign, CampaignProgress, CampaignStatus, NewCampaign};
 pub use criteria_sql::push_audience_filter;
@@ -58,6 +61,7 @@ pub use segments::{
     SegmentRowError,
 };
 pub use templates::{NewTemplate, StoredTemplate};
+pub use tracking::{LinkedCampaign, NewTrackingEvent, TOO_SOON};
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;

@@ -8,7 +8,7 @@ use pushfleet_evaluator::EvaluatorConfig;
 use pushfleet_loadtest::simulator::{self, identity_provider, SimConfig, SimHandle};
 use pushfleet_ratelimit::Quota;
 use pushfleet_scheduler::SchedulerConfig;
-use pushfleet_sender::{RetryPolicy, SenderConfig};
+use pushfleet_sender::{LinkTracking, RetryPolicy, SenderConfig};
 use pushfleet_sms_sender::SmsConfig;
 use pushfleet_teams_sender::TeamsConfig;
 use serde_json::{json, Value};
@@ -25,6 +25,8 @@ pub const TWILIO_AUTH_TOKEN: &str = "sim-token";
 pub const TWILIO_STATUS_PATH: &str = "/v1/webhooks/twilio/status";
 /// Signs e-mail unsubscribe links (email-sender) and verifies them (api).
 pub const UNSUBSCRIBE_SECRET: &str = "test-unsubscribe-secret";
+/// Seals tracked links and open pixels (senders) and opens them (api).
+pub const TRACKING_SECRET: &str = "test-tracking-secret";
 /// The bot's app id: the audience of the Bot Framework tokens the simulator signs.
 pub const TEAMS_APP_ID: &str = "test-app";
 /// Segment uploads larger than this are refused by the test api (413).
@@ -195,6 +197,7 @@ impl TestApp {
             twilio_auth_token: Secret::new(TWILIO_AUTH_TOKEN.into()),
             segment_upload_max_bytes: SEGMENT_UPLOAD_MAX_BYTES,
             unsubscribe_secret: Secret::new(UNSUBSCRIBE_SECRET.into()),
+            tracking_secret: Secret::new(TRACKING_SECRET.into()),
             bot_auth: BotAuthConfig {
                 app_id: TEAMS_APP_ID.into(),
                 openid_metadata_url: self.sim.bot_openid_metadata_url(),
@@ -241,6 +244,8 @@ impl TestApp {
             outcome_batch: 100,
             outcome_flush: Duration::from_millis(10),
             opt_out_horizon: Duration::from_secs(168 * 3600),
+            // Recipients follow links to the public listener, as behind an Ingress.
+            tracking: Some(LinkTracking::new(&self.public_api_url, TRACKING_SECRET)),
         }
     }
 

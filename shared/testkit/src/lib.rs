@@ -12,7 +12,7 @@ mod test_env;
 
 pub use fleet::{
     SenderTuning, Service, TestApp, SEGMENT_UPLOAD_MAX_BYTES, SEND_JOBS_PER_MESSAGE, TEAMS_APP_ID,
-    TWILIO_AUTH_TOKEN, TWILIO_STATUS_PATH, UNSUBSCRIBE_SECRET,
+    TRACKING_SECRET, TWILIO_AUTH_TOKEN, TWILIO_STATUS_PATH, UNSUBSCRIBE_SECRET,
 };
 pub use private_servers::{PrivatePostgres, PrivateRabbitMq, PrivateRedis};
 pub use process::{soak_report, ServiceProcess};

@@ -2,7 +2,7 @@
 //! test can kill it with SIGKILL (no destructor, no flush: the worst moment) or stop it with
 //! SIGTERM, as Kubernetes would.
 
-use crate::fleet::{TEAMS_APP_ID, TWILIO_AUTH_TOKEN, UNSUBSCRIBE_SECRET};
+use crate::fleet::{TEAMS_APP_ID, TRACKING_SECRET, TWILIO_AUTH_TOKEN, UNSUBSCRIBE_SECRET};
 use crate::{Service, TestApp};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -80,6 +80,8 @@ fn service_env(app: &TestApp, service: Service) -> Vec<(&'static str, String)> {
             ),
             ("RETRY_BASE_MS", "500".to_owned()),
             ("SENDER_MAX_ATTEMPTS", "3".to_owned()),
+            ("TRACKING_BASE_URL", app.public_api_url.clone()),
+            ("TRACKING_SECRET", TRACKING_SECRET.to_owned()),
         ]
     };
     let mut env = match service {

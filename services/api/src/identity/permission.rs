@@ -199,6 +199,14 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
             "/v1/campaigns/{id}/cancel",
             Requires(CampaignsControl),
         ),
+        ("GET", "/v1/campaigns/{id}/report", Requires(CampaignsRead)),
+        // Names and addresses of the recipients: personal data.
+        (
+            "GET",
+            "/v1/campaigns/{id}/report/recipients",
+            Requires(PeopleRead),
+        ),
+        ("GET", "/v1/campaigns/{id}/report.csv", Requires(PeopleRead)),
         ("GET", "/v1/dead-letters", Requires(DeadLettersRead)),
         (
             "POST",
@@ -235,6 +243,8 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("POST", "/v1/teams/messages", Public),
         ("GET", "/u/{token}", Public),
         ("POST", "/u/{token}", Public),
+        ("GET", "/r/{token}", Public),
+        ("GET", "/o/{token}", Public),
         ("GET", "/openapi.json", Public),
     ]
 };

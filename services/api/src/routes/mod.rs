@@ -10,6 +10,7 @@ pub mod segment_uploads;
 pub mod segments;
 pub mod teams_messages;
 pub mod templates;
+pub mod tracking;
 pub mod twilio_inbound;
 pub mod twilio_status;
 pub mod unsubscribe;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub twilio: Arc<twilio_status::TwilioWebhook>,
     /// Verifies the e-mail unsubscribe tokens.
     pub unsubscribe_secret: Secret<String>,
+    /// Tracked links and open pixels: the key, the links, the event recorder.
+    pub tracking: Arc<crate::tracking::Tracking>,
     /// Verifies the Bot Framework's tokens on the bot's messaging endpoint.
     pub bot_auth: Arc<BotTokenVerifier>,
     /// Checks operators' OIDC tokens; `None` when no identity provider is configured.

@@ -20,6 +20,7 @@ pub fn send_job(delivery_id: i64, email: &str) -> SendJob {
         attempt: 1,
         maybe_duplicate: false,
         wait_for_availability: false,
+        link_key: None,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod controls;
 pub mod lifecycle;
 pub mod list;
 pub mod recipients;
+pub mod report;
 pub mod schedule;
 pub mod tries;
 pub mod view;

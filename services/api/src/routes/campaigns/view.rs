@@ -24,6 +24,18 @@ pub struct ProgressView {
     pub by_provider_status: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
+impl From<CampaignProgress> for ProgressView {
+    fn from(p: CampaignProgress) -> Self {
+        Self {
+            total: p.total,
+            deferred: p.deferred,
+            by_state: p.by_state,
+            by_channel: p.by_channel,
+            by_provider_status: p.by_provider_status,
+        }
+    }
+}
+
 /// Who made or last changed a campaign: an operator or an API key.
 #[derive(Serialize, ToSchema)]
 pub struct ActorView {
@@ -115,13 +127,7 @@ impl CampaignView {
             deleted_at: c.deleted_at,
             evaluation_error: c.evaluation_error,
             try_of: c.try_of,
-            progress: p.map(|p| ProgressView {
-                total: p.total,
-                deferred: p.deferred,
-                by_state: p.by_state,
-                by_channel: p.by_channel,
-                by_provider_status: p.by_provider_status,
-            }),
+            progress: p.map(ProgressView::from),
         }
     }
 }

@@ -18,6 +18,8 @@ export TWILIO_STATUS_CALLBACK="${TWILIO_STATUS_CALLBACK:-http://127.0.0.1:8080/v
 # The local bot's tokens are the simulator's: the api checks them against its keys, not
 # Microsoft's (which a local run could neither reach nor match).
 export BOT_OPENID_METADATA_URL="${BOT_OPENID_METADATA_URL:-http://127.0.0.1:18080/v1/.well-known/openidconfiguration}"
+# Tracked links and the open pixel lead to the api's public listener (PUBLIC_ADDR).
+export TRACKING_BASE_URL="${TRACKING_BASE_URL:-http://127.0.0.1:8081}"
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE"
 RUN_DIR="$PUSHFLEET_HOME/run"
 LOG_DIR="$PUSHFLEET_HOME/logs"

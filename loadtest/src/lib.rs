@@ -5,4 +5,5 @@ pub mod api_key;
 pub mod audience_bench;
 pub mod demo;
 pub mod loadgen;
+pub mod report_bench;
 pub mod simulator;

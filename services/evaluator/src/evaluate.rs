@@ -1,7 +1,7 @@
 use crate::segment_import::SegmentImporter;
 use crate::EvaluatorConfig;
 use anyhow::Context;
-use pushfleet_domain::{EvaluateJob, SendWindow};
+use pushfleet_domain::EvaluateJob;
 use pushfleet_queue::{
     connected_check, consume_until_shutdown, consumer_tag, header, settle, ConsumeSettings,
     Delivery, OutgoingMessage, Publisher, Topology, ATTEMPT_HEADER, REASON_HEADER,
@@ -242,31 +242,6 @@ impl Evaluator {
         settle::requeue(delivery).await;
     }
 
-    /// Gives every delivery of a windowed campaign a random due time in its recipient's
-    /// allowed window (seed 001: sends go out at random, not all at once). Deliveries due
-    /// now are published below; later ones wait in Postgres for the scheduler.
-    async fn spread(&self, campaign_id: Uuid, window: &SendWindow) -> Result<(), EvaluateError> {
-        loop {
-            let batch = self.store.unscheduled_deliveries(campaign_id, 5000).await?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let now = chrono::Utc::now();
-            let due: Vec<(i64, chrono::DateTime<chrono::Utc>)> = {
-                let mut rng = rand::rng();
-                batch
-                    .into_iter()
-                    .map(|(id, zone)| {
-                        let tz = window.zone_for(Some(&zone));
-                        // No allowed time left (the window has passed): send now.
-                        (id, window.pick(tz, now, &mut rng).unwrap_or(now))
-                    })
-                    .collect()
-            };
-            self.store.set_due_times(&due).await?;
-        }
-    }
-
     /// Expands the campaign and publishes every unpublished send job. Returns how many jobs
     /// this call published.
     async fn evaluate(&self, campaign_id: Uuid, redelivered: bool) -> Result<u64, EvaluateError> {
@@ -279,7 +254,9 @@ impl Evaluator {
         metrics::counter!("pushfleet_deliveries_created_total").increment(expansion.inserted);
         let campaign = self.store.get_campaign(campaign_id).await?;
         if let Some(window) = campaign.send_window {
-            self.spread(campaign_id, &window.0).await?;
+            // Sends go out at random in the window (seed 001): rows due later wait in
+            // Postgres for the scheduler.
+            self.store.spread_due_times(campaign_id, &window.0).await?;
         }
         let mut published = 0u64;
         // Claims walk the campaign's rows in id order from a cursor (see `claim_unpublished`);

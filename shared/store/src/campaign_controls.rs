@@ -40,15 +40,23 @@ impl Store {
         let campaign = change_status_in(&mut tx, id, &["paused"], "sending", actor).await?;
         // Parked and never-published deliveries are due now; the scheduler publishes them.
         // (A campaign paused while it was being evaluated is evaluated on: its evaluator
-        // publishes nothing while paused and finds its rows due here.)
+        // publishes nothing while paused and finds its rows due here.) With a send window
+        // they get new times in it instead: resumed at night, they wait for the morning.
+        let window = campaign.send_window.as_ref().map(|w| w.0.clone());
         sqlx::query(
-            "UPDATE deliveries SET due_at = now(), updated_at = now()
+            "UPDATE deliveries SET due_at = CASE WHEN $2 THEN NULL ELSE now() END,
+                                   updated_at = now()
              WHERE campaign_id = $1 AND published_at IS NULL
                AND state IN ('pending', 'retrying') AND (due_at IS NULL OR due_at < now())",
         )
         .bind(id)
+        .bind(window.is_some())
         .execute(&mut *tx)
         .await?;
+        if let Some(window) = &window {
+            // In the transaction: no row is left without a time if this process dies.
+            crate::due_times::spread_in(&mut tx, id, window).await?;
+        }
         tx.commit().await?;
         Ok(campaign)
     }

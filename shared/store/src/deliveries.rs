@@ -698,40 +698,6 @@ impl Store {
 }
 
 impl Store {
-    /// Deliveries of a campaign that still need a due time, with their person's time zone.
-    pub async fn unscheduled_deliveries(
-        &self,
-        campaign_id: Uuid,
-        limit: i64,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT d.id, p.time_zone FROM deliveries d JOIN people p ON p.id = d.person_id
-             WHERE d.campaign_id = $1 AND d.due_at IS NULL AND d.state = 'pending'
-               AND d.published_at IS NULL
-             ORDER BY d.id LIMIT $2",
-        )
-        .bind(campaign_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    /// Sets due times, only where none is set yet (a repeated evaluation keeps the first).
-    pub async fn set_due_times(&self, due: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
-        let ids: Vec<i64> = due.iter().map(|(id, _)| *id).collect();
-        let times: Vec<DateTime<Utc>> = due.iter().map(|(_, t)| *t).collect();
-        sqlx::query(
-            "UPDATE deliveries d SET due_at = u.due_at
-             FROM UNNEST($1::bigint[], $2::timestamptz[]) AS u(id, due_at)
-             WHERE d.id = u.id AND d.due_at IS NULL",
-        )
-        .bind(&ids)
-        .bind(&times)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// Locks up to `limit` deferred deliveries (any campaign) whose time has come, skipping
     /// rows another scheduler or evaluator holds, and builds their send jobs.
     pub async fn claim_due_deliveries(&self, limit: i64) -> Result<PublishBatch, StoreError> {

@@ -16,6 +16,7 @@ mod campaigns;
 mod criteria_sql;
 mod dead_letters;
 mod deliveries;
+mod due_times;
 mod error;
 mod idempotency;
 mod labels;

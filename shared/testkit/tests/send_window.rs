@@ -126,3 +126,83 @@ async fn a_bad_window_is_refused_with_the_field_named() {
     assert_eq!(campaigns, 0);
     app.shutdown().await;
 }
+
+/// A campaign with a send window, paused with jobs parked and resumed outside its working
+/// hours: the parked deliveries get new times in the window, not "now".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_window_campaign_resumed_outside_its_hours_waits_for_them() {
+    use pushfleet_testkit::Service;
+    let app = TestApp::spawn_with(&[Service::Scheduler, Service::Evaluator]).await;
+    let (audience, template) = app.create_audience_and_template(5).await;
+    // Working hours: one hour starting two hours from now, on a clock that does not wrap
+    // past midnight within the next three hours.
+    let now = Utc::now();
+    let (zone, offset_h) = if now.hour() < 20 {
+        ("UTC", 0)
+    } else {
+        ("Etc/GMT+12", -12)
+    };
+    let local = now + ChronoDuration::hours(offset_h);
+    let from = (local + ChronoDuration::hours(2))
+        .format("%H:%M")
+        .to_string();
+    let to = (local + ChronoDuration::hours(3))
+        .format("%H:%M")
+        .to_string();
+    let (status, campaign) = app
+        .post(
+            "/v1/campaigns",
+            &json!({
+                "name": "resumed at night", "audience_id": audience, "template_id": template,
+                "channels": ["sms"],
+                "send_window": {"days": 2, "time_zone": zone,
+                                "working_hours": {"from": from, "to": to}},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{campaign}");
+    let id: uuid::Uuid = campaign["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    let pool = app.env.store.pool().clone();
+    pushfleet_testkit::eventually("due times assigned", Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND due_at IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .ok()?;
+        (n == 5).then_some(())
+    })
+    .await;
+    let (status, paused) = app
+        .post(&format!("/v1/campaigns/{id}/pause"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{paused}");
+    // Two jobs were parked by a sender while paused: unpublished, no due time.
+    sqlx::query(
+        "UPDATE deliveries SET due_at = NULL, published_at = NULL
+         WHERE id IN (SELECT id FROM deliveries WHERE campaign_id = $1 ORDER BY id LIMIT 2)",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .expect("park two");
+    let (status, resumed) = app
+        .post(&format!("/v1/campaigns/{id}/resume"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+
+    let early: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries
+         WHERE campaign_id = $1 AND (due_at IS NULL OR due_at < now() + interval '1 hour')",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(early, 0, "every delivery waits for the working hours");
+    app.shutdown().await;
+}

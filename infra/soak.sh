@@ -41,6 +41,8 @@ tests=(
     "pushfleet-testkit poison a_sender_that_cannot_read_the_retry_context_fails_the_delivery_instead_of_looping"
     "pushfleet-testkit campaign_controls a_paused_campaign_sends_nothing_and_resumes_where_it_stopped"
     "pushfleet-testkit campaign_controls a_cancelled_campaign_ends_its_unsent_deliveries_and_sends_nothing_more"
+    "pushfleet-testkit tracking no_click_is_lost_while_postgres_is_unreachable"
+    "pushfleet-testkit send_window a_window_campaign_resumed_outside_its_hours_waits_for_them"
 )
 
 # Build each test binary once; remember where cargo put it.

@@ -22,6 +22,7 @@ pub mod segment_rows;
 mod send_message;
 mod send_window;
 mod sms_segment_count;
+mod teams_activity;
 mod template;
 pub mod tracked_links;
 pub mod tracking_token;
@@ -41,7 +42,8 @@ pub use provider_status::{ProviderStatus, TwilioStatus, UnknownProviderStatus};
 pub use recipient::{Recipient, TeamsConversationRef};
 pub use send_message::{SendMessage, DEFAULT_SEND_JOBS_PER_MESSAGE};
 pub use send_window::{parse_time_zone, SendWindow, SendWindowError};
-pub use sms_segment_count::sms_segments;
+pub use sms_segment_count::{sms_encoding, sms_segments, SmsEncoding};
+pub use teams_activity::teams_activity;
 pub use template::{
     Placeholder, RenderedMessage, TeamsFormat, Template, TemplateError, KNOWN_PLACEHOLDERS,
 };

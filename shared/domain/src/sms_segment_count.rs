@@ -22,6 +22,25 @@ fn units(body: &str) -> (bool, usize) {
     (true, septets)
 }
 
+/// The encoding an SMS body is sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsEncoding {
+    /// 160 characters in one segment, 153 per segment when concatenated.
+    Gsm7,
+    /// Any character outside GSM-7: 70 in one segment, 67 concatenated.
+    Ucs2,
+}
+
+/// The encoding the body needs.
+pub fn sms_encoding(body: &str) -> SmsEncoding {
+    if units(body).0 {
+        SmsEncoding::Gsm7
+    } else {
+        SmsEncoding::Ucs2
+    }
+}
+
 /// Segments the body is billed and rate-limited as (at least 1).
 pub fn sms_segments(body: &str) -> u32 {
     let (gsm7, len) = units(body);
@@ -48,6 +67,7 @@ mod tests {
         // Extension characters take two septets.
         assert_eq!(sms_segments(&"€".repeat(80)), 1);
         assert_eq!(sms_segments(&"€".repeat(81)), 2);
+        assert_eq!(sms_encoding("€ and é"), SmsEncoding::Gsm7);
     }
 
     #[test]
@@ -57,5 +77,6 @@ mod tests {
         assert_eq!(sms_segments(&"ł".repeat(71)), 2);
         assert_eq!(sms_segments(&"ł".repeat(134)), 2);
         assert_eq!(sms_segments(&"ł".repeat(135)), 3);
+        assert_eq!(sms_encoding("ł"), SmsEncoding::Ucs2);
     }
 }

@@ -81,6 +81,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(msg) => ApiError::Conflict(msg),
             StoreError::Missing(field) => ApiError::invalid(field, "is required"),
+            StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             StoreError::UnknownPeople(ids) => ApiError::Invalid {
                 message: format!("{} unknown person id(s)", ids.len()),
                 details: ids

@@ -80,6 +80,8 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::report::campaign_report))
         .routes(routes!(campaigns::report::report_recipients))
         .routes(routes!(campaigns::report::report_csv))
+        .routes(routes!(campaigns::preview::preview_campaign))
+        .routes(routes!(campaigns::preview::preview_template))
         .routes(routes!(campaigns::controls::pause_campaign))
         .routes(routes!(campaigns::controls::resume_campaign))
         .routes(routes!(campaigns::controls::cancel_campaign))

@@ -1,3 +1,4 @@
+use crate::campaign_recipients::Members;
 use crate::criteria_sql::push_audience_filter;
 use crate::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -336,15 +337,12 @@ pub(crate) async fn freeze_in(
             let parsed = Criteria::parse(&json).map_err(|e| {
                 StoreError::Corrupt(format!("audience {audience_id} criteria: {e:?}"))
             })?;
-            q.push(", p.id FROM people p WHERE ");
-            push_audience_filter(&mut q, &parsed, as_of);
+            q.push(", p.id");
+            Members::Matching(&parsed, as_of).push_from(&mut q);
         }
         _ => {
-            q.push(
-                ", p.id FROM audience_members m JOIN people p ON p.id = m.person_id
-                 WHERE p.active AND m.audience_id = ",
-            );
-            q.push_bind(audience_id);
+            q.push(", p.id");
+            Members::Audience(audience_id).push_from(&mut q);
         }
     }
     let members = q.build().execute(&mut **tx).await?.rows_affected() as i64;

@@ -4,6 +4,7 @@
 //! and checks the status in the same transaction as the scheduler's claim, so a change
 //! cannot slip in after the broadcast began.
 
+use crate::campaign_recipients::Recipients;
 use crate::campaigns::{check_references, Actor, Campaign, CampaignStatus, CAMPAIGN_COLUMNS};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -23,6 +24,11 @@ pub struct CampaignChange {
     pub send_window: Option<Option<SendWindow>>,
     pub wait_for_availability: Option<bool>,
     pub labels: Option<Vec<String>>,
+    /// A segment as the recipients (replaces the audience or everyone with the bot).
+    pub segment_id: Option<Uuid>,
+    /// `Some(true)`: everyone with the bot (replaces the other sources); `Some(false)`:
+    /// not any more.
+    pub all_bot_users: Option<bool>,
 }
 
 /// What a delete did.
@@ -87,19 +93,30 @@ impl Store {
         if !CampaignStatus::parse(&current.status).is_some_and(CampaignStatus::editable) {
             return Err(not_editable(&current.status));
         }
-        let audience_id = change.audience_id.or(current.audience_id);
+        let recipients = current.recipients().changed(
+            Recipients {
+                audience_id: change.audience_id,
+                segment_id: change.segment_id,
+                all_bot_users: false,
+            },
+            change.all_bot_users,
+        );
         let template_id = change.template_id.or(current.template_id);
-        check_references(
-            &mut tx,
-            audience_id,
-            template_id,
-            current.status == "scheduled",
-        )
-        .await?;
         let channels: Option<Vec<&str>> = change
             .channels
             .as_ref()
             .map(|chs| chs.iter().map(|c| c.as_str()).collect());
+        let merged_channels: Vec<&str> = channels
+            .clone()
+            .unwrap_or_else(|| current.channels.iter().map(String::as_str).collect());
+        check_references(
+            &mut tx,
+            recipients,
+            template_id,
+            &merged_channels,
+            current.status == "scheduled",
+        )
+        .await?;
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "UPDATE campaigns SET
                  name = coalesce($2, name), audience_id = $3, template_id = $4,
@@ -108,12 +125,13 @@ impl Store {
                                 FROM (SELECT CASE WHEN $7 THEN $8::jsonb ELSE send_window END AS w) x),
                  wait_for_availability = coalesce($9, wait_for_availability),
                  labels = coalesce($10, labels),
-                 updated_by_id = $11, updated_by_name = $12, updated_at = now()
+                 updated_by_id = $11, updated_by_name = $12, updated_at = now(),
+                 segment_id = $13, all_bot_users = $14
              WHERE id = $1 RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(id)
         .bind(&change.name)
-        .bind(audience_id)
+        .bind(recipients.audience_id)
         .bind(template_id)
         .bind(channels)
         .bind(change.start_at)
@@ -123,6 +141,8 @@ impl Store {
         .bind(&change.labels)
         .bind(actor.id)
         .bind(&actor.name)
+        .bind(recipients.segment_id)
+        .bind(recipients.all_bot_users)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -147,7 +167,14 @@ impl Store {
                 current.status
             )));
         }
-        check_references(&mut tx, current.audience_id, current.template_id, true).await?;
+        check_references(
+            &mut tx,
+            current.recipients(),
+            current.template_id,
+            &current.channels,
+            true,
+        )
+        .await?;
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "UPDATE campaigns SET status = 'scheduled', start_at = $2,
                  send_window = jsonb_set(send_window, '{{start}}', to_jsonb($2::timestamptz)),
@@ -201,10 +228,11 @@ impl Store {
         sqlx::query_as::<_, Campaign>(&format!(
             "INSERT INTO campaigns (id, name, status, audience_id, template_id, channels,
                                     start_at, send_window, wait_for_availability, labels,
-                                    created_by_id, created_by_name, updated_by_id, updated_by_name)
+                                    created_by_id, created_by_name, updated_by_id, updated_by_name,
+                                    segment_id, all_bot_users)
              SELECT $2, $3, 'draft', audience_id, coalesce(source_template_id, template_id),
                     channels, greatest(start_at, now()), send_window, wait_for_availability,
-                    coalesce($4, labels), $5, $6, $5, $6
+                    coalesce($4, labels), $5, $6, $5, $6, segment_id, all_bot_users
              FROM campaigns WHERE id = $1 AND deleted_at IS NULL AND NOT is_try
              RETURNING {CAMPAIGN_COLUMNS}"
         ))

@@ -2,13 +2,12 @@
 //! shown before sending, per channel, with how many cannot be reached on that channel and
 //! why"): counts only, no personal data.
 
-use crate::criteria_sql::push_audience_filter;
+use crate::campaign_recipients::{Members, RecipientSource};
 use crate::{Store, StoreError};
 use chrono::NaiveDate;
 use pushfleet_domain::criteria::Criteria;
 use pushfleet_domain::Channel;
 use sqlx::{Postgres, QueryBuilder};
-use uuid::Uuid;
 
 /// One channel's share of the recipients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,21 +37,43 @@ fn address_column(channel: Channel) -> &'static str {
 }
 
 impl Store {
-    /// Counts, per channel, who of an audience's active members (a dynamic audience: who
-    /// matches its criteria on `as_of`) can get a message, and why the others cannot.
+    /// Counts, per channel, who of a campaign's recipients (active people: a fixed
+    /// audience's or a segment's members, who matches a dynamic audience's criteria on
+    /// `as_of`, or everyone with the bot) can get a message, and why the others cannot.
     #[tracing::instrument(skip(self, channels))]
-    pub async fn audience_reach(
+    pub async fn campaign_reach(
         &self,
-        audience_id: Uuid,
+        source: RecipientSource,
         channels: &[Channel],
         as_of: NaiveDate,
     ) -> Result<Reach, StoreError> {
-        let audience: Option<(String, Option<serde_json::Value>)> =
-            sqlx::query_as("SELECT kind, criteria FROM audiences WHERE id = $1")
-                .bind(audience_id)
-                .fetch_optional(self.pool())
-                .await?;
-        let (kind, criteria) = audience.ok_or(StoreError::NotFound("audience"))?;
+        let criteria;
+        let members = match source {
+            RecipientSource::Audience(audience_id) => {
+                let audience: Option<(String, Option<serde_json::Value>)> =
+                    sqlx::query_as("SELECT kind, criteria FROM audiences WHERE id = $1")
+                        .bind(audience_id)
+                        .fetch_optional(self.pool())
+                        .await?;
+                match audience.ok_or(StoreError::NotFound("audience"))? {
+                    (kind, criteria_json) if kind == "dynamic" => {
+                        criteria = criteria_json
+                            .as_ref()
+                            .map(Criteria::parse)
+                            .and_then(Result::ok)
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "audience {audience_id}: criteria do not parse"
+                                ))
+                            })?;
+                        Members::Matching(&criteria, as_of)
+                    }
+                    _ => Members::Audience(audience_id),
+                }
+            }
+            RecipientSource::Segment(id) => Members::Segment(id),
+            RecipientSource::EveryoneWithBot => Members::EveryoneWithBot,
+        };
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*)");
         for channel in channels {
             let column = address_column(*channel);
@@ -67,23 +88,7 @@ impl Store {
                    count(*) FILTER (WHERE {column} IS NOT NULL AND {opted_out})"
             ));
         }
-        if kind == "dynamic" {
-            let criteria = criteria
-                .as_ref()
-                .map(Criteria::parse)
-                .and_then(Result::ok)
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("audience {audience_id}: criteria do not parse"))
-                })?;
-            q.push(" FROM people p WHERE ");
-            push_audience_filter(&mut q, &criteria, as_of);
-        } else {
-            q.push(
-                " FROM audience_members m JOIN people p ON p.id = m.person_id
-                  WHERE p.active AND m.audience_id = ",
-            )
-            .push_bind(audience_id);
-        }
+        members.push_from(&mut q);
         let row = q.build().fetch_one(self.pool()).await?;
         use sqlx::Row;
         let mut reach = Reach {

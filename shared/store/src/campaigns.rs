@@ -1,3 +1,4 @@
+use crate::campaign_recipients::{check_recipients, RecipientSource, Recipients};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use pushfleet_domain::{Channel, DeliveryState, SendWindow};
@@ -21,6 +22,10 @@ pub struct NewCampaign {
     /// A draft may come without its recipients or its message; a scheduled campaign not.
     pub audience_id: Option<Uuid>,
     pub template_id: Option<Uuid>,
+    /// Or a segment's members (one source at most).
+    pub segment_id: Option<Uuid>,
+    /// Or everyone with the bot installed (Teams only).
+    pub all_bot_users: bool,
     pub channels: Vec<Channel>,
     pub start_at: DateTime<Utc>,
     /// Spread the sends over this window instead of sending all at `start_at`.
@@ -112,6 +117,11 @@ pub struct Campaign {
     pub audience_name: Option<String>,
     /// For a try: the campaign it tries.
     pub try_of: Option<Uuid>,
+    /// The recipients as a segment's members instead of an audience.
+    pub segment_id: Option<Uuid>,
+    pub segment_name: Option<String>,
+    /// The recipients as everyone with the bot installed.
+    pub all_bot_users: bool,
 }
 
 /// Counts of deliveries per state, overall and per channel, and per provider status (what
@@ -152,13 +162,29 @@ impl Campaign {
     pub fn chosen_template_id(&self) -> Option<Uuid> {
         self.source_template_id.or(self.template_id)
     }
+
+    /// The recipient fields as stored.
+    pub fn recipients(&self) -> Recipients {
+        Recipients {
+            audience_id: self.audience_id,
+            segment_id: self.segment_id,
+            all_bot_users: self.all_bot_users,
+        }
+    }
+
+    /// Where the recipients come from; `None` for a draft without any yet.
+    pub fn recipient_source(&self) -> Result<Option<RecipientSource>, StoreError> {
+        self.recipients().source()
+    }
 }
 
 pub(crate) const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, channels, \
      start_at, status, created_at, evaluated_at, send_window, wait_for_availability, \
      evaluation_error, labels, created_by_id, created_by_name, updated_by_id, updated_by_name, \
      updated_at, deleted_at, source_template_id, message_frozen_at, \
-     (SELECT a.name FROM audiences a WHERE a.id = audience_id) AS audience_name, try_of";
+     (SELECT a.name FROM audiences a WHERE a.id = audience_id) AS audience_name, try_of, \
+     segment_id, (SELECT s.name FROM segments s WHERE s.id = segment_id) AS segment_name, \
+     all_bot_users";
 
 impl Store {
     /// Creates a draft or a scheduled campaign. What it names must exist; a scheduled one
@@ -168,13 +194,19 @@ impl Store {
     #[tracing::instrument(skip_all, fields(draft = c.draft))]
     pub async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign, StoreError> {
         let mut tx = self.pool().begin().await?;
-        check_references(&mut tx, c.audience_id, c.template_id, !c.draft).await?;
         let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
+        let recipients = Recipients {
+            audience_id: c.audience_id,
+            segment_id: c.segment_id,
+            all_bot_users: c.all_bot_users,
+        };
+        check_references(&mut tx, recipients, c.template_id, &channels, !c.draft).await?;
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at,
                                     send_window, wait_for_availability, labels, status,
-                                    created_by_id, created_by_name, updated_by_id, updated_by_name)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $12)
+                                    created_by_id, created_by_name, updated_by_id, updated_by_name,
+                                    segment_id, all_bot_users)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $12, $13, $14)
              RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
@@ -189,6 +221,8 @@ impl Store {
         .bind(if c.draft { "draft" } else { "scheduled" })
         .bind(c.created_by.as_ref().map(|a| a.id))
         .bind(c.created_by.as_ref().map(|a| a.name.as_str()))
+        .bind(c.segment_id)
+        .bind(c.all_bot_users)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -277,35 +311,16 @@ impl Store {
 }
 
 /// Checks what a campaign names, under a share lock until the transaction ends: each given
-/// reference must exist; to be broadcast, both must be given and a fixed audience must have
-/// members.
+/// reference must exist; to be broadcast, the recipients (one source, see
+/// `check_recipients`) and the template must both be given.
 pub(crate) async fn check_references(
     tx: &mut sqlx::PgConnection,
-    audience_id: Option<Uuid>,
+    recipients: Recipients,
     template_id: Option<Uuid>,
+    channels: &[impl AsRef<str>],
     broadcast: bool,
 ) -> Result<(), StoreError> {
-    match audience_id {
-        Some(audience_id) => {
-            let members: Option<i64> = sqlx::query_scalar(
-                "SELECT CASE WHEN a.kind = 'dynamic' THEN -1
-                             ELSE (SELECT count(*) FROM audience_members m WHERE m.audience_id = a.id) END
-                 FROM audiences a WHERE a.id = $1 FOR SHARE",
-            )
-            .bind(audience_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match members {
-                None => return Err(StoreError::NotFound("audience")),
-                Some(0) if broadcast => {
-                    return Err(StoreError::Conflict("the audience has no members".into()))
-                }
-                Some(_) => {}
-            }
-        }
-        None if broadcast => return Err(StoreError::Missing("audience_id")),
-        None => {}
-    }
+    check_recipients(&mut *tx, recipients, channels, broadcast).await?;
     match template_id {
         Some(template_id) => {
             let exists: bool = sqlx::query_scalar(

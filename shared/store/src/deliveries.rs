@@ -1,22 +1,17 @@
 use crate::audiences::freeze_in;
+use crate::campaign_recipients::{Members, RecipientSource, Recipients};
 use crate::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use pushfleet_domain::{
     Channel, DeliveryState, EmailAddress, PhoneNumber, Recipient, SendJob, TeamsConversationRef,
 };
 use sqlx::types::Json;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-/// What expanding a campaign's audience did.
+/// What expanding a campaign's recipients did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-/// Where a campaign's members come from.
-enum MemberSource {
-    Fixed(Uuid),
-    Snapshot(Uuid),
-}
-
 pub struct Expansion {
     /// Delivery rows written now (0 when a repeated evaluation found them all there).
     pub inserted: u64,
@@ -142,18 +137,29 @@ impl PublishBatch {
     }
 }
 
+/// The columns of `people p` a recipient is built from ([`RecipientRow`]): the send jobs'
+/// and the preview's, so a preview shows what a send would.
+macro_rules! recipient_columns {
+    () => {
+        "p.id AS person_id, p.first_name, p.last_name, p.email, p.phone,
+        p.teams_conversation, p.department, p.job_title, p.location, p.language, p.time_zone,
+        p.external_id, p.joining_date, p.attributes, coalesce(p.active, true) AS active"
+    };
+}
+pub(crate) use recipient_columns;
+
 /// Everything a send job needs, for the queries that lock deliveries to publish them. The
 /// person is a LEFT JOIN: a delivery whose person is gone must fail, not wait unseen.
-const JOB_SELECT: &str = "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
-        c.wait_for_availability, c.link_key, p.id AS person_id, p.first_name, p.last_name, p.email,
-        p.phone, p.teams_conversation, p.department, p.job_title, p.location, p.language,
-        p.time_zone, p.external_id, p.joining_date, p.attributes,
-        coalesce(p.active, true) AS active,
-        EXISTS (SELECT 1 FROM channel_opt_outs o
+const JOB_SELECT: &str = concat!(
+    "SELECT d.id, d.campaign_id, d.channel, d.attempts, c.template_id,
+        c.wait_for_availability, c.link_key, ",
+    recipient_columns!(),
+    ", EXISTS (SELECT 1 FROM channel_opt_outs o
                 WHERE o.person_id = d.person_id AND o.channel = d.channel) AS opted_out
      FROM deliveries d
      LEFT JOIN people p ON p.id = d.person_id
-     JOIN campaigns c ON c.id = d.campaign_id";
+     JOIN campaigns c ON c.id = d.campaign_id"
+);
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
@@ -164,7 +170,15 @@ struct JobRow {
     template_id: Uuid,
     wait_for_availability: bool,
     link_key: i64,
-    person_id: Option<Uuid>,
+    #[sqlx(flatten)]
+    person: RecipientRow,
+    opted_out: bool,
+}
+
+/// A person as `recipient_columns!` reads them (all NULL when the person is gone).
+#[derive(sqlx::FromRow)]
+pub(crate) struct RecipientRow {
+    pub(crate) person_id: Option<Uuid>,
     first_name: Option<String>,
     last_name: Option<String>,
     email: Option<String>,
@@ -179,24 +193,48 @@ struct JobRow {
     external_id: Option<String>,
     joining_date: Option<NaiveDate>,
     attributes: Option<Json<serde_json::Value>>,
-    active: bool,
-    opted_out: bool,
+    pub(crate) active: bool,
 }
 
 impl JobRow {
-    /// The send job, or why this row cannot have one. The address of the job's own channel
-    /// must parse; another channel's address that no longer parses is left out of the
-    /// recipient (it only feeds placeholders) and logged.
+    /// The send job, or why this row cannot have one.
     fn into_job(self, maybe_duplicate: bool) -> Result<SendJob, String> {
         let id = self.id;
         let channel: Channel = self
             .channel
             .parse()
             .map_err(|e| format!("not sent: stored channel is invalid: {e}"))?;
-        if self.person_id.is_none() {
+        if self.person.person_id.is_none() {
             return Err("not sent: the recipient no longer exists".into());
         }
-        let own = |c: Channel| c == channel;
+        let person_id = self.person.person_id;
+        let recipient = self.person.into_recipient(Some(channel), Some(id))?;
+        Ok(SendJob {
+            delivery_id: id,
+            campaign_id: self.campaign_id,
+            channel,
+            template_id: self.template_id,
+            person_id,
+            recipient,
+            attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
+            maybe_duplicate,
+            wait_for_availability: self.wait_for_availability,
+            link_key: Some(self.link_key),
+        })
+    }
+}
+
+impl RecipientRow {
+    /// The recipient as a sender gets it, or why there is none. The address of `own`
+    /// channel (the job's) must parse; another channel's address that no longer parses is
+    /// left out (it only feeds placeholders) and logged. `delivery_id` is for the logs.
+    pub(crate) fn into_recipient(
+        self,
+        own: Option<Channel>,
+        delivery_id: Option<i64>,
+    ) -> Result<Recipient, String> {
+        let id = delivery_id;
+        let own = |c: Channel| own == Some(c);
         let email = match self.email.as_deref().map(EmailAddress::parse).transpose() {
             Ok(e) => e,
             Err(e) if own(Channel::Email) => {
@@ -205,7 +243,7 @@ impl JobRow {
                 ))
             }
             Err(e) => {
-                tracing::warn!(delivery_id = id, error = %e, "stored e-mail address is invalid; left out");
+                tracing::warn!(delivery_id = ?id, error = %e, "stored e-mail address is invalid; left out");
                 None
             }
         };
@@ -217,7 +255,7 @@ impl JobRow {
                 ))
             }
             Err(e) => {
-                tracing::warn!(delivery_id = id, error = %e, "stored phone number is invalid; left out");
+                tracing::warn!(delivery_id = ?id, error = %e, "stored phone number is invalid; left out");
                 None
             }
         };
@@ -233,7 +271,7 @@ impl JobRow {
                 ))
             }
             Err(e) => {
-                tracing::warn!(delivery_id = id, error = %e, "stored Teams conversation is invalid; left out");
+                tracing::warn!(delivery_id = ?id, error = %e, "stored Teams conversation is invalid; left out");
                 None
             }
         };
@@ -248,28 +286,30 @@ impl JobRow {
                 joining_date: self.joining_date,
                 attributes: self.attributes.as_ref().map(|j| &j.0),
             },
-            Some(id),
+            id,
         );
-        Ok(SendJob {
-            delivery_id: id,
-            campaign_id: self.campaign_id,
-            channel,
-            template_id: self.template_id,
-            person_id: self.person_id,
-            recipient: Recipient {
-                first_name: self.first_name.unwrap_or_default(),
-                last_name: self.last_name.unwrap_or_default(),
-                email,
-                phone,
-                teams,
-                properties,
-            },
-            attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
-            maybe_duplicate,
-            wait_for_availability: self.wait_for_availability,
-            link_key: Some(self.link_key),
+        Ok(Recipient {
+            first_name: self.first_name.unwrap_or_default(),
+            last_name: self.last_name.unwrap_or_default(),
+            email,
+            phone,
+            teams,
+            properties,
         })
     }
+}
+
+/// What the expansion reads of its campaign.
+#[derive(sqlx::FromRow)]
+struct ExpandedCampaign {
+    audience_id: Option<Uuid>,
+    segment_id: Option<Uuid>,
+    all_bot_users: bool,
+    channels: Vec<String>,
+    evaluated_before: bool,
+    snapshot_id: Option<Uuid>,
+    /// The audience's kind, when the recipients are an audience.
+    kind: Option<String>,
 }
 
 /// A person's directory properties, as read from their row.
@@ -359,11 +399,11 @@ fn into_batch(
     let mut skipped = Vec::new();
     for row in rows {
         let id = row.id;
-        if row.person_id.is_some() && row.opted_out {
+        if row.person.person_id.is_some() && row.opted_out {
             skipped.push((id, format!("opted out of {}", row.channel)));
             continue;
         }
-        if row.person_id.is_some() && !row.active {
+        if row.person.person_id.is_some() && !row.person.active {
             skipped.push((id, "the recipient was deactivated".to_owned()));
             continue;
         }
@@ -401,9 +441,11 @@ impl Store {
     /// Writes one delivery row per (member, channel) and moves the campaign to `sending`,
     /// in one transaction. Running it again for the same campaign writes nothing new.
     ///
-    /// Who the members are: a fixed audience's active members; a dynamic audience's
-    /// criteria evaluated on `as_of` and frozen into a snapshot that the campaign keeps, so a
-    /// second evaluation (after a crash) sees the same people whatever changed since.
+    /// Who the members are (`campaign_recipients::Members`): a fixed audience's or a
+    /// segment's active members, everyone active with the bot (a Teams conversation), or a
+    /// dynamic audience's criteria evaluated on `as_of` and frozen into a snapshot that the
+    /// campaign keeps, so a second evaluation (after a crash) sees the same people whatever
+    /// changed since.
     /// A person who opted out of a channel gets a `skipped` row for it; one without an
     /// address on a channel, a `failed` row.
     #[tracing::instrument(skip(self))]
@@ -420,18 +462,17 @@ impl Store {
         as_of: NaiveDate,
     ) -> Result<Expansion, StoreError> {
         let mut tx = self.pool().begin().await?;
-        // (audience, channels, evaluated before, snapshot, audience kind)
-        type CampaignRow = (Uuid, Vec<String>, bool, Option<Uuid>, String);
-        let campaign: Option<CampaignRow> = sqlx::query_as(
-            "SELECT c.audience_id, c.channels, c.evaluated_at IS NOT NULL, c.snapshot_id, a.kind
-             FROM campaigns c JOIN audiences a ON a.id = c.audience_id
+        let campaign: Option<ExpandedCampaign> = sqlx::query_as(
+            "SELECT c.audience_id, c.segment_id, c.all_bot_users, c.channels,
+                    c.evaluated_at IS NOT NULL AS evaluated_before, c.snapshot_id, a.kind
+             FROM campaigns c LEFT JOIN audiences a ON a.id = c.audience_id
              WHERE c.id = $1 FOR UPDATE OF c",
         )
         .bind(campaign_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let (audience_id, channels, evaluated_before, snapshot_id, kind) =
-            campaign.ok_or(StoreError::NotFound("campaign"))?;
+        let c = campaign.ok_or(StoreError::NotFound("campaign"))?;
+        let evaluated_before = c.evaluated_before;
         // The broadcast freezes the message: sends use a copy of the template as it is now,
         // so a later edit of the template does not change what this campaign sends. In this
         // transaction, before any send job names the template, and once.
@@ -453,40 +494,46 @@ impl Store {
         .bind(Uuid::now_v7())
         .execute(&mut *tx)
         .await?;
-        let members = if kind == "dynamic" {
-            let snapshot_id = match snapshot_id {
-                Some(id) => id,
-                None => {
-                    let snapshot = freeze_in(&mut tx, audience_id, as_of).await?;
-                    sqlx::query("UPDATE campaigns SET snapshot_id = $2 WHERE id = $1")
-                        .bind(campaign_id)
-                        .bind(snapshot.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    snapshot.id
-                }
-            };
-            MemberSource::Snapshot(snapshot_id)
-        } else {
-            MemberSource::Fixed(audience_id)
+        let recipients = Recipients {
+            audience_id: c.audience_id,
+            segment_id: c.segment_id,
+            all_bot_users: c.all_bot_users,
         };
-        let (from, source_id) = match members {
-            MemberSource::Snapshot(id) => (
-                "audience_snapshot_members m JOIN people p ON p.id = m.person_id
-                 WHERE m.snapshot_id = $3",
-                id,
-            ),
-            MemberSource::Fixed(id) => (
-                "audience_members m JOIN people p ON p.id = m.person_id
-                 WHERE m.audience_id = $3 AND p.active",
-                id,
-            ),
+        let members = match recipients.source()? {
+            None => return Err(StoreError::Missing("audience_id")),
+            Some(RecipientSource::Audience(audience_id))
+                if c.kind.as_deref() == Some("dynamic") =>
+            {
+                let snapshot_id = match c.snapshot_id {
+                    Some(id) => id,
+                    None => {
+                        let snapshot = freeze_in(&mut tx, audience_id, as_of).await?;
+                        sqlx::query("UPDATE campaigns SET snapshot_id = $2 WHERE id = $1")
+                            .bind(campaign_id)
+                            .bind(snapshot.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        snapshot.id
+                    }
+                };
+                Members::Snapshot(snapshot_id)
+            }
+            Some(RecipientSource::Audience(audience_id)) => Members::Audience(audience_id),
+            Some(RecipientSource::Segment(segment_id)) => Members::Segment(segment_id),
+            Some(RecipientSource::EveryoneWithBot) => Members::EveryoneWithBot,
         };
-        let rows: Vec<(String,)> = sqlx::query_as(&format!(
-            "INSERT INTO deliveries (campaign_id, person_id, channel, state, last_error)
-             SELECT $1, person_id, ch, x.state, x.reason
-             FROM (SELECT p.id AS person_id, p.email, p.phone, p.teams_conversation FROM {from}) p
-             CROSS JOIN UNNEST($2::text[]) AS ch
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO deliveries (campaign_id, person_id, channel, state, last_error) SELECT ",
+        );
+        q.push_bind(campaign_id).push(
+            ", person_id, ch, x.state, x.reason
+             FROM (SELECT p.id AS person_id, p.email, p.phone, p.teams_conversation",
+        );
+        members.push_from(&mut q);
+        q.push(") p CROSS JOIN UNNEST(")
+            .push_bind(&c.channels)
+            .push(
+                "::text[]) AS ch
              CROSS JOIN LATERAL (
                  SELECT CASE WHEN opted_out THEN 'skipped' WHEN missing THEN 'failed' ELSE 'pending' END AS state,
                         CASE WHEN opted_out THEN 'opted out of ' || ch
@@ -498,13 +545,9 @@ impl Store {
                            OR (ch = 'teams' AND p.teams_conversation IS NULL) AS missing) f
              ) x
              ON CONFLICT (campaign_id, person_id, channel) DO NOTHING
-             RETURNING state"
-        ))
-        .bind(campaign_id)
-        .bind(&channels)
-        .bind(source_id)
-        .fetch_all(&mut *tx)
-        .await?;
+             RETURNING state",
+            );
+        let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
         sqlx::query(
             "UPDATE campaigns
              SET status = CASE WHEN status = 'evaluating' THEN 'sending' ELSE status END,

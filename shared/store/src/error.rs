@@ -11,6 +11,12 @@ pub enum StoreError {
     /// A field the operation needs was not given (a draft sent without its message).
     #[error("{0} is required")]
     Missing(&'static str),
+    /// A field's value does not fit the rest of the request (the caller's fault: a 422).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -84,6 +84,12 @@ fn concrete(method: &str, path: &str, labelled: &Labelled) -> (String, bool) {
         .replace("{id}", id)
         .replace("{upload_id}", "7a1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f")
         .replace("{token}", "not-a-token");
+    // A preview renders for a person named in the query: the one made above.
+    let path = if method == "get" && path.ends_with("/preview") {
+        format!("{path}?email=m@example.org")
+    } else {
+        path
+    };
     (path, entity.is_some())
 }
 

@@ -184,6 +184,9 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
             "/v1/campaigns/{id}/recipients",
             Requires(CampaignsRead),
         ),
+        // Renders a chosen person's name, addresses and attributes: personal data.
+        ("GET", "/v1/campaigns/{id}/preview", Requires(PeopleRead)),
+        ("POST", "/v1/templates/{id}/preview", Requires(PeopleRead)),
         (
             "POST",
             "/v1/campaigns/{id}/pause",

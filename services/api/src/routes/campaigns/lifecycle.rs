@@ -26,7 +26,11 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct UpdateCampaign {
     pub name: Option<Text>,
+    /// New recipients: one of `audience_id`, `segment_id`, `all_bot_users: true`, which
+    /// replaces the campaign's other source (`all_bot_users: false` alone only clears it).
     pub audience_id: Option<Uuid>,
+    pub segment_id: Option<Uuid>,
+    pub all_bot_users: Option<bool>,
     pub template_id: Option<Uuid>,
     pub channels: Option<Vec<Channel>>,
     /// The planned start (at most 6 days ahead once scheduled).
@@ -96,8 +100,24 @@ pub async fn update_campaign(
         .send_window
         .map(|w| w.map(|w| w.into_window(window_start)).transpose())
         .transpose()?;
-    check_visible_references(&state, &principal, body.audience_id, body.template_id).await?;
+    check_visible_references(
+        &state,
+        &principal,
+        body.audience_id,
+        body.segment_id,
+        body.template_id,
+    )
+    .await?;
+    // Two sources in one change are refused, not silently ranked.
+    pushfleet_store::Recipients {
+        audience_id: body.audience_id,
+        segment_id: body.segment_id,
+        all_bot_users: body.all_bot_users == Some(true),
+    }
+    .source()?;
     let change = CampaignChange {
+        segment_id: body.segment_id,
+        all_bot_users: body.all_bot_users,
         name,
         audience_id: body.audience_id,
         template_id: body.template_id,

@@ -4,6 +4,7 @@
 pub mod controls;
 pub mod lifecycle;
 pub mod list;
+pub mod preview;
 pub mod recipients;
 pub mod report;
 pub mod schedule;
@@ -45,8 +46,14 @@ pub struct CreateCampaign {
     /// `scheduled` (the default) or `draft`.
     #[serde(default)]
     pub status: InitialStatus,
-    /// The recipients; a draft may leave it for later.
+    /// The recipients: an audience, or `segment_id`, or `all_bot_users` (one of the three;
+    /// a draft may leave them for later).
     pub audience_id: Option<Uuid>,
+    /// The recipients as a segment's members at the broadcast.
+    pub segment_id: Option<Uuid>,
+    /// The recipients as everyone who has the bot installed in Teams (Teams channel only).
+    #[serde(default)]
+    pub all_bot_users: bool,
     /// The message; a draft may leave it for later.
     pub template_id: Option<Uuid>,
     /// One or more of `email`, `teams`, `sms`.
@@ -83,12 +90,13 @@ pub(crate) fn channels(mut channels: Vec<Channel>) -> Result<Vec<Channel>, ApiEr
     Ok(channels)
 }
 
-/// Checks that the caller sees the audience and template a request names: what its labels
-/// do not reach is, to it, not there (422 naming the field, as for a missing one).
+/// Checks that the caller sees the audience, segment and template a request names: what its
+/// labels do not reach is, to it, not there (422 naming the field, as for a missing one).
 pub(crate) async fn check_visible_references(
     state: &AppState,
     principal: &Principal,
     audience_id: Option<Uuid>,
+    segment_id: Option<Uuid>,
     template_id: Option<Uuid>,
 ) -> Result<(), ApiError> {
     let hidden = |e: ApiError, field: &'static str, what: &str| match e {
@@ -100,6 +108,12 @@ pub(crate) async fn check_visible_references(
             .visible(&state.store, Labelled::Audience, id)
             .await
             .map_err(|e| hidden(e, "audience_id", "audience"))?;
+    }
+    if let Some(id) = segment_id {
+        principal
+            .visible(&state.store, Labelled::Segment, id)
+            .await
+            .map_err(|e| hidden(e, "segment_id", "segment"))?;
     }
     if let Some(id) = template_id {
         principal
@@ -119,8 +133,14 @@ pub(crate) fn reference_error(e: StoreError) -> ApiError {
         StoreError::NotFound("template") => {
             ApiError::invalid("template_id", "no template with this id")
         }
+        StoreError::NotFound("segment") => {
+            ApiError::invalid("segment_id", "no segment with this id")
+        }
         StoreError::Conflict(msg) if msg.contains("audience") => {
             ApiError::invalid("audience_id", msg)
+        }
+        StoreError::Conflict(msg) if msg.contains("segment") => {
+            ApiError::invalid("segment_id", msg)
         }
         other => other.into(),
     }
@@ -150,12 +170,21 @@ pub async fn create_campaign(
         .send_window
         .map(|w| w.into_window(start_at))
         .transpose()?;
-    check_visible_references(&state, &principal, body.audience_id, body.template_id).await?;
+    check_visible_references(
+        &state,
+        &principal,
+        body.audience_id,
+        body.segment_id,
+        body.template_id,
+    )
+    .await?;
     let new = NewCampaign {
         name,
         draft,
         audience_id: body.audience_id,
         template_id: body.template_id,
+        segment_id: body.segment_id,
+        all_bot_users: body.all_bot_users,
         channels,
         start_at,
         send_window,

@@ -29,7 +29,8 @@ pub struct ChannelReachView {
 
 #[derive(Serialize, ToSchema)]
 pub struct ReachView {
-    /// Active people in the audience now (a dynamic audience: who matches today).
+    /// Active recipients now: the audience's or segment's members (a dynamic audience: who
+    /// matches today), or everyone with the bot.
     pub recipients: i64,
     pub channels: Vec<ChannelReachView>,
 }
@@ -48,8 +49,8 @@ pub async fn campaign_recipients(
         .visible(&state.store, Labelled::Campaign, id)
         .await?;
     let campaign = state.store.get_campaign(id).await?;
-    let audience_id = campaign
-        .audience_id
+    let source = campaign
+        .recipient_source()?
         .ok_or_else(|| ApiError::invalid("audience_id", "the campaign has no recipients yet"))?;
     let channels: Vec<Channel> = campaign
         .channels
@@ -58,7 +59,7 @@ pub async fn campaign_recipients(
         .collect();
     let reach = state
         .store
-        .audience_reach(audience_id, &channels, Utc::now().date_naive())
+        .campaign_reach(source, &channels, Utc::now().date_naive())
         .await?;
     Ok(Json(ReachView {
         recipients: reach.recipients,

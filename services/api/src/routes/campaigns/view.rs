@@ -57,10 +57,18 @@ pub struct CampaignView {
     /// `draft` (edited freely), `scheduled` (sent at `start_at`, still editable),
     /// `evaluating` and `sending` (broadcast), `completed`, `paused`, `cancelled`.
     pub status: CampaignStatus,
-    /// The recipients: an audience (absent from a draft not given one yet).
+    /// The recipients, one of: an audience, a segment, or everyone with the bot (absent
+    /// from a draft not given them yet).
     pub audience_id: Option<Uuid>,
-    /// The audience's name (the seed's "list name").
+    /// The audience's name.
     pub audience_name: Option<String>,
+    pub segment_id: Option<Uuid>,
+    pub segment_name: Option<String>,
+    /// Everyone who has the bot installed in Teams.
+    pub all_bot_users: bool,
+    /// The seed's "list name": the audience's or the segment's name, or "everyone with the
+    /// bot".
+    pub list_name: Option<String>,
     /// The message: the template chosen. Once broadcast the campaign sends a frozen copy of
     /// it, so later edits of the template change nothing here.
     pub template_id: Option<Uuid>,
@@ -105,7 +113,16 @@ impl CampaignView {
     pub fn with_status(c: Campaign, status: CampaignStatus, p: Option<CampaignProgress>) -> Self {
         let template_id = c.chosen_template_id();
         let send_window = c.send_window.map(|w| w.0);
+        let list_name = c
+            .audience_name
+            .clone()
+            .or_else(|| c.segment_name.clone())
+            .or_else(|| c.all_bot_users.then(|| "everyone with the bot".to_owned()));
         Self {
+            list_name,
+            segment_id: c.segment_id,
+            segment_name: c.segment_name,
+            all_bot_users: c.all_bot_users,
             status,
             id: c.id,
             name: c.name,

@@ -406,6 +406,18 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(format!("{}{path}", self.api_url))
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH to the api");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
         let r = self
             .http

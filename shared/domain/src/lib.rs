@@ -22,6 +22,8 @@ pub mod segment_rows;
 mod send_message;
 mod send_window;
 mod sms_segment_count;
+pub mod survey;
+pub mod survey_card;
 mod teams_activity;
 mod template;
 pub mod tracked_links;

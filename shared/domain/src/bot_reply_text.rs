@@ -43,6 +43,23 @@ pub const SUBSCRIBED_REPLY: &str =
 pub const UNKNOWN_USER_REPLY: &str =
     "Sorry, I could not find you in the directory, so nothing was changed.";
 
+/// After a survey's answers are stored (first or again).
+pub const SURVEY_SAVED_REPLY: &str = "Thanks, your answers are saved.";
+/// When someone who was not sent the survey answers it.
+pub const SURVEY_NOT_SENT_REPLY: &str =
+    "Sorry, this survey was not sent to you, so your answers were not saved.";
+
+/// When a survey's answers are refused: what is wrong and what to do; nothing was saved.
+pub fn survey_refused_reply(problem: &crate::survey::AnswerError) -> String {
+    let problem = problem.to_string();
+    let mut chars = problem.chars();
+    let problem = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => problem,
+    };
+    format!("Your answers were not saved: {problem} Please correct it and press Submit again.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

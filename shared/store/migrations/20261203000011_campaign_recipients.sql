@@ -8,8 +8,9 @@ ALTER TABLE campaigns
 -- The old rule asked every campaign but a draft for an audience; split in two so the
 -- recipients and the message can each change on their own.
 ALTER TABLE campaigns DROP CONSTRAINT IF EXISTS campaigns_complete_unless_draft;
+-- The message: a template, or a survey (000010) whose card becomes the template when sent.
 ALTER TABLE campaigns ADD CONSTRAINT campaigns_message_unless_draft
-    CHECK (status = 'draft' OR template_id IS NOT NULL);
+    CHECK (status = 'draft' OR template_id IS NOT NULL OR survey_id IS NOT NULL);
 ALTER TABLE campaigns ADD CONSTRAINT campaigns_one_recipient_source
     CHECK (num_nonnulls(audience_id, segment_id) + all_bot_users::int
            BETWEEN CASE WHEN status = 'draft' THEN 0 ELSE 1 END AND 1);

@@ -5,7 +5,9 @@
 //! cannot slip in after the broadcast began.
 
 use crate::campaign_recipients::Recipients;
-use crate::campaigns::{check_references, Actor, Campaign, CampaignStatus, CAMPAIGN_COLUMNS};
+use crate::campaigns::{
+    check_references, Actor, Campaign, CampaignStatus, References, CAMPAIGN_COLUMNS,
+};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use pushfleet_domain::{Channel, SendWindow};
@@ -17,7 +19,9 @@ use uuid::Uuid;
 pub struct CampaignChange {
     pub name: Option<String>,
     pub audience_id: Option<Uuid>,
+    /// A template replaces a survey, and a survey a template.
     pub template_id: Option<Uuid>,
+    pub survey_id: Option<Uuid>,
     pub channels: Option<Vec<Channel>>,
     pub start_at: Option<DateTime<Utc>>,
     /// `Some(None)` removes the window (all sends at `start_at`).
@@ -101,22 +105,24 @@ impl Store {
             },
             change.all_bot_users,
         );
-        let template_id = change.template_id.or(current.template_id);
-        let channels: Option<Vec<&str>> = change
+        // The message is a template or a survey: naming one drops the other.
+        let (template_id, survey_id) = match (change.template_id, change.survey_id) {
+            (None, None) => (current.template_id, current.survey_id),
+            (None, Some(s)) => (None, Some(s)),
+            (t, None) => (t, None),
+            (Some(t), Some(s)) => (Some(t), Some(s)),
+        };
+        let channels: Option<Vec<String>> = change
             .channels
             .as_ref()
-            .map(|chs| chs.iter().map(|c| c.as_str()).collect());
-        let merged_channels: Vec<&str> = channels
-            .clone()
-            .unwrap_or_else(|| current.channels.iter().map(String::as_str).collect());
-        check_references(
-            &mut tx,
+            .map(|chs| chs.iter().map(|c| c.as_str().to_owned()).collect());
+        let refs = References {
             recipients,
             template_id,
-            &merged_channels,
-            current.status == "scheduled",
-        )
-        .await?;
+            survey_id,
+            channels: channels.as_deref().unwrap_or(&current.channels),
+        };
+        check_references(&mut tx, &refs, current.status == "scheduled").await?;
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "UPDATE campaigns SET
                  name = coalesce($2, name), audience_id = $3, template_id = $4,
@@ -124,7 +130,7 @@ impl Store {
                  send_window = (SELECT jsonb_set(w, '{{start}}', to_jsonb(coalesce($6, start_at)))
                                 FROM (SELECT CASE WHEN $7 THEN $8::jsonb ELSE send_window END AS w) x),
                  wait_for_availability = coalesce($9, wait_for_availability),
-                 labels = coalesce($10, labels),
+                 labels = coalesce($10, labels), survey_id = $15,
                  updated_by_id = $11, updated_by_name = $12, updated_at = now(),
                  segment_id = $13, all_bot_users = $14
              WHERE id = $1 RETURNING {CAMPAIGN_COLUMNS}"
@@ -143,6 +149,7 @@ impl Store {
         .bind(&actor.name)
         .bind(recipients.segment_id)
         .bind(recipients.all_bot_users)
+        .bind(survey_id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -167,14 +174,13 @@ impl Store {
                 current.status
             )));
         }
-        check_references(
-            &mut tx,
-            current.recipients(),
-            current.template_id,
-            &current.channels,
-            true,
-        )
-        .await?;
+        let refs = References {
+            recipients: current.recipients(),
+            template_id: current.template_id,
+            survey_id: current.survey_id,
+            channels: &current.channels,
+        };
+        check_references(&mut tx, &refs, true).await?;
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "UPDATE campaigns SET status = 'scheduled', start_at = $2,
                  send_window = jsonb_set(send_window, '{{start}}', to_jsonb($2::timestamptz)),
@@ -215,7 +221,8 @@ impl Store {
         Ok(deletion)
     }
 
-    /// A new draft like `id` (its message as chosen, not the frozen copy; its recipients,
+    /// A new draft like `id` (its message as chosen, not the frozen copy: the template or
+    /// the survey; its recipients,
     /// channels, schedule settings and labels) under `name`.
     #[tracing::instrument(skip(self, actor))]
     pub async fn clone_campaign(
@@ -229,10 +236,11 @@ impl Store {
             "INSERT INTO campaigns (id, name, status, audience_id, template_id, channels,
                                     start_at, send_window, wait_for_availability, labels,
                                     created_by_id, created_by_name, updated_by_id, updated_by_name,
-                                    segment_id, all_bot_users)
-             SELECT $2, $3, 'draft', audience_id, coalesce(source_template_id, template_id),
+                                    segment_id, all_bot_users, survey_id)
+             SELECT $2, $3, 'draft', audience_id,
+                    CASE WHEN survey_id IS NULL THEN coalesce(source_template_id, template_id) END,
                     channels, greatest(start_at, now()), send_window, wait_for_availability,
-                    coalesce($4, labels), $5, $6, $5, $6, segment_id, all_bot_users
+                    coalesce($4, labels), $5, $6, $5, $6, segment_id, all_bot_users, survey_id
              FROM campaigns WHERE id = $1 AND deleted_at IS NULL AND NOT is_try
              RETURNING {CAMPAIGN_COLUMNS}"
         ))

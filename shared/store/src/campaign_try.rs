@@ -41,8 +41,8 @@ impl From<sqlx::Error> for TryError {
     }
 }
 
-/// What a try takes of the campaign: name, template chosen, channels, labels.
-type TriedCampaign = (String, Option<Uuid>, Vec<String>, Vec<String>);
+/// What a try takes of the campaign: name, template chosen, channels, labels, survey.
+type TriedCampaign = (String, Option<Uuid>, Vec<String>, Vec<String>, Option<Uuid>);
 
 impl Store {
     /// Starts a try of campaign `id` for the person with `email`.
@@ -55,15 +55,21 @@ impl Store {
     ) -> Result<Try, TryError> {
         let mut tx = self.pool().begin().await?;
         let original: Option<TriedCampaign> = sqlx::query_as(
-            "SELECT name, coalesce(source_template_id, template_id), channels, labels
+            "SELECT name,
+                    CASE WHEN survey_id IS NULL THEN coalesce(source_template_id, template_id) END,
+                    channels, labels, survey_id
              FROM campaigns WHERE id = $1 AND deleted_at IS NULL AND NOT is_try FOR SHARE",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let (name, template_id, channels, labels) =
+        let (name, template_id, channels, labels, survey_id) =
             original.ok_or(StoreError::NotFound("campaign"))?;
-        let template_id = template_id.ok_or(TryError::NoMessage)?;
+        // A survey's try gets its own card (built when the try is broadcast), whose answers
+        // are the try's, not the campaign's.
+        if template_id.is_none() && survey_id.is_none() {
+            return Err(TryError::NoMessage);
+        }
         let person: Option<(Uuid, bool, bool, bool)> = sqlx::query_as(
             "SELECT id, email IS NOT NULL, phone IS NOT NULL, teams_conversation IS NOT NULL
              FROM people WHERE lower(email) = lower($1) AND active
@@ -107,8 +113,9 @@ impl Store {
         let campaign = sqlx::query_as::<_, Campaign>(&format!(
             "INSERT INTO campaigns (id, name, status, audience_id, template_id, channels,
                                     start_at, labels, is_try, try_of,
-                                    created_by_id, created_by_name, updated_by_id, updated_by_name)
-             VALUES ($1, $2, 'scheduled', $3, $4, $5, now(), $6, true, $7, $8, $9, $8, $9)
+                                    created_by_id, created_by_name, updated_by_id, updated_by_name,
+                                    survey_id)
+             VALUES ($1, $2, 'scheduled', $3, $4, $5, now(), $6, true, $7, $8, $9, $8, $9, $10)
              RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
@@ -120,6 +127,7 @@ impl Store {
         .bind(id)
         .bind(actor.id)
         .bind(&actor.name)
+        .bind(survey_id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

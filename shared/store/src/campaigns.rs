@@ -26,6 +26,8 @@ pub struct NewCampaign {
     pub segment_id: Option<Uuid>,
     /// Or everyone with the bot installed (Teams only).
     pub all_bot_users: bool,
+    /// A survey to send instead of a template (Teams only).
+    pub survey_id: Option<Uuid>,
     pub channels: Vec<Channel>,
     pub start_at: DateTime<Utc>,
     /// Spread the sends over this window instead of sending all at `start_at`.
@@ -122,6 +124,8 @@ pub struct Campaign {
     pub segment_name: Option<String>,
     /// The recipients as everyone with the bot installed.
     pub all_bot_users: bool,
+    /// The survey it sends (its card becomes `template_id` when broadcast).
+    pub survey_id: Option<Uuid>,
 }
 
 /// Counts of deliveries per state, overall and per channel, and per provider status (what
@@ -160,6 +164,10 @@ impl Campaign {
 
     /// The template the campaign was made with (not its frozen copy).
     pub fn chosen_template_id(&self) -> Option<Uuid> {
+        // A survey campaign's template is the card built from the survey, not a choice.
+        if self.survey_id.is_some() {
+            return None;
+        }
         self.source_template_id.or(self.template_id)
     }
 
@@ -184,7 +192,7 @@ pub(crate) const CAMPAIGN_COLUMNS: &str = "id, name, audience_id, template_id, c
      updated_at, deleted_at, source_template_id, message_frozen_at, \
      (SELECT a.name FROM audiences a WHERE a.id = audience_id) AS audience_name, try_of, \
      segment_id, (SELECT s.name FROM segments s WHERE s.id = segment_id) AS segment_name, \
-     all_bot_users";
+     all_bot_users, survey_id";
 
 impl Store {
     /// Creates a draft or a scheduled campaign. What it names must exist; a scheduled one
@@ -194,19 +202,24 @@ impl Store {
     #[tracing::instrument(skip_all, fields(draft = c.draft))]
     pub async fn create_campaign(&self, c: &NewCampaign) -> Result<Campaign, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let channels: Vec<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
-        let recipients = Recipients {
-            audience_id: c.audience_id,
-            segment_id: c.segment_id,
-            all_bot_users: c.all_bot_users,
+        let channels: Vec<String> = c.channels.iter().map(|ch| ch.as_str().to_owned()).collect();
+        let refs = References {
+            recipients: Recipients {
+                audience_id: c.audience_id,
+                segment_id: c.segment_id,
+                all_bot_users: c.all_bot_users,
+            },
+            template_id: c.template_id,
+            survey_id: c.survey_id,
+            channels: &channels,
         };
-        check_references(&mut tx, recipients, c.template_id, &channels, !c.draft).await?;
+        check_references(&mut tx, &refs, !c.draft).await?;
         let row = sqlx::query_as::<_, Campaign>(&format!(
             "INSERT INTO campaigns (id, name, audience_id, template_id, channels, start_at,
                                     send_window, wait_for_availability, labels, status,
                                     created_by_id, created_by_name, updated_by_id, updated_by_name,
-                                    segment_id, all_bot_users)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $12, $13, $14)
+                                    segment_id, all_bot_users, survey_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $12, $13, $14, $15)
              RETURNING {CAMPAIGN_COLUMNS}"
         ))
         .bind(Uuid::now_v7())
@@ -223,6 +236,7 @@ impl Store {
         .bind(c.created_by.as_ref().map(|a| a.name.as_str()))
         .bind(c.segment_id)
         .bind(c.all_bot_users)
+        .bind(c.survey_id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -310,16 +324,56 @@ impl Store {
     }
 }
 
+/// What a campaign names: its recipients, its message (a template or a survey) and its
+/// channels.
+pub(crate) struct References<'a> {
+    pub recipients: Recipients,
+    pub template_id: Option<Uuid>,
+    pub survey_id: Option<Uuid>,
+    pub channels: &'a [String],
+}
+
+/// Why a survey campaign is on Teams alone.
+pub const SURVEY_CHANNELS: &str =
+    "a survey campaign is sent on Teams only: answers come back through the bot";
+
 /// Checks what a campaign names, under a share lock until the transaction ends: each given
-/// reference must exist; to be broadcast, the recipients (one source, see
-/// `check_recipients`) and the template must both be given.
+/// reference must exist; a survey is sent alone (no template) and on Teams only; to be
+/// broadcast, the recipients (one source, see `check_recipients`) and a message must be
+/// given.
 pub(crate) async fn check_references(
     tx: &mut sqlx::PgConnection,
-    recipients: Recipients,
-    template_id: Option<Uuid>,
-    channels: &[impl AsRef<str>],
+    refs: &References<'_>,
     broadcast: bool,
 ) -> Result<(), StoreError> {
+    let References {
+        recipients,
+        template_id,
+        survey_id,
+        channels,
+    } = *refs;
+    if let Some(survey_id) = survey_id {
+        if template_id.is_some() {
+            return Err(StoreError::Invalid {
+                field: "survey_id",
+                message: "a campaign sends a template or a survey, not both".into(),
+            });
+        }
+        if channels != ["teams"] {
+            return Err(StoreError::Invalid {
+                field: "channels",
+                message: SURVEY_CHANNELS.into(),
+            });
+        }
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM surveys WHERE id = $1)")
+                .bind(survey_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !exists {
+            return Err(StoreError::NotFound("survey"));
+        }
+    }
     check_recipients(&mut *tx, recipients, channels, broadcast).await?;
     match template_id {
         Some(template_id) => {
@@ -333,7 +387,7 @@ pub(crate) async fn check_references(
                 return Err(StoreError::NotFound("template"));
             }
         }
-        None if broadcast => return Err(StoreError::Missing("template_id")),
+        None if broadcast && survey_id.is_none() => return Err(StoreError::Missing("template_id")),
         None => {}
     }
     Ok(())

@@ -494,6 +494,8 @@ impl Store {
         .bind(Uuid::now_v7())
         .execute(&mut *tx)
         .await?;
+        // A survey campaign's message is the survey's card, frozen the same way.
+        crate::surveys::freeze_survey_in(&mut tx, campaign_id).await?;
         let recipients = Recipients {
             audience_id: c.audience_id,
             segment_id: c.segment_id,

@@ -1,4 +1,4 @@
-//! Permission labels (seed 003) on campaigns, templates, audiences and segments. An
+//! Permission labels (seed 003) on campaigns, templates, audiences, segments and surveys. An
 //! operator limited to labels sees and changes only the entities carrying one of them; the
 //! api asks here what an entity carries before it answers.
 
@@ -12,6 +12,7 @@ pub enum Labelled {
     Template,
     Audience,
     Segment,
+    Survey,
 }
 
 impl Labelled {
@@ -21,6 +22,7 @@ impl Labelled {
             Labelled::Template => "templates",
             Labelled::Audience => "audiences",
             Labelled::Segment => "segments",
+            Labelled::Survey => "surveys",
         }
     }
 
@@ -31,6 +33,7 @@ impl Labelled {
             Labelled::Template => "template",
             Labelled::Audience => "audience",
             Labelled::Segment => "segment",
+            Labelled::Survey => "survey",
         }
     }
 }

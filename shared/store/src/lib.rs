@@ -31,6 +31,8 @@ mod people_import;
 mod provider_statuses;
 mod segment_uploads;
 mod segments;
+mod survey_answers;
+mod surveys;
 mod templates;
 mod tracking;
 
@@ -65,6 +67,8 @@ pub use segments::{
     BatchReport, MemberSource, Segment, SegmentChange, SegmentMember, SegmentReplies,
     SegmentRowError,
 };
+pub use survey_answers::{AnswerContext, AnswerRow, SurveyTallies};
+pub use surveys::{NewSurvey, StoredSurvey, SURVEY_SENT};
 pub use templates::{NewTemplate, StoredTemplate};
 pub use tracking::{LinkedCampaign, NewTrackingEvent, TOO_SOON};
 

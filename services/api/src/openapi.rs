@@ -1,7 +1,7 @@
 use crate::api_error::{ErrorBody, ErrorDetail, FieldError};
 use crate::identity::Access;
 use crate::routes::{
-    audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments,
+    audiences, campaigns, dead_letters, people, people_import, segment_uploads, segments, surveys,
     teams_messages, templates, twilio_inbound, twilio_status,
 };
 use utoipa::openapi::link::LinkBuilder;
@@ -41,6 +41,18 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
         templates::TemplateView,
         templates::UpdateTemplate,
         templates::TemplatePage,
+        surveys::CreateSurvey,
+        surveys::UpdateSurvey,
+        surveys::SurveyView,
+        surveys::SurveyActor,
+        surveys::SurveyPage,
+        surveys::report::SurveyReport,
+        surveys::report::QuestionReport,
+        surveys::report::ChoiceCount,
+        surveys::report::RatingCount,
+        pushfleet_domain::survey::Question,
+        pushfleet_domain::survey::QuestionKind,
+        pushfleet_domain::survey::Choice,
         campaigns::CreateCampaign,
         campaigns::InitialStatus,
         campaigns::view::CampaignView,
@@ -217,6 +229,8 @@ const LINKS: &[(&str, &str, &str, LinkParameters)] = &[
         ID,
     ),
     ("/v1/templates", "get", "/v1/templates/{id}", ID),
+    ("/v1/surveys", "get", "/v1/surveys/{id}", ID),
+    ("/v1/surveys", "patch", "/v1/surveys/{id}", ID),
     ("/v1/campaigns", "get", "/v1/campaigns/{id}", ID),
     ("/v1/segments", "get", "/v1/segments/{id}", ID),
     ("/v1/segments", "patch", "/v1/segments/{id}", ID),

@@ -2,8 +2,8 @@ use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
     api_keys, audiences, audit_log, campaigns, dead_letters, operators, people, people_import,
-    segment_uploads, segments, teams_messages, templates, tracking, twilio_inbound, unsubscribe,
-    AppState,
+    segment_uploads, segments, surveys, teams_messages, templates, tracking, twilio_inbound,
+    unsubscribe, AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
@@ -64,6 +64,10 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
             templates::list_templates
         ))
         .routes(routes!(templates::get_template, templates::update_template))
+        .routes(routes!(surveys::create_survey, surveys::list_surveys))
+        .routes(routes!(surveys::get_survey, surveys::update_survey))
+        .routes(routes!(surveys::report::survey_report))
+        .routes(routes!(surveys::report::survey_csv))
         .routes(routes!(
             campaigns::create_campaign,
             campaigns::list::list_campaigns

@@ -171,6 +171,11 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("GET", "/v1/templates", Requires(TemplatesRead)),
         ("GET", "/v1/templates/{id}", Requires(TemplatesRead)),
         ("PATCH", "/v1/templates/{id}", Requires(TemplatesWrite)),
+        // A survey is a campaign's message, as a template is.
+        ("POST", "/v1/surveys", Requires(TemplatesWrite)),
+        ("GET", "/v1/surveys", Requires(TemplatesRead)),
+        ("GET", "/v1/surveys/{id}", Requires(TemplatesRead)),
+        ("PATCH", "/v1/surveys/{id}", Requires(TemplatesWrite)),
         ("POST", "/v1/campaigns", Requires(CampaignsWrite)),
         ("GET", "/v1/campaigns", Requires(CampaignsRead)),
         ("GET", "/v1/campaigns/{id}", Requires(CampaignsRead)),
@@ -187,6 +192,10 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         // Renders a chosen person's name, addresses and attributes: personal data.
         ("GET", "/v1/campaigns/{id}/preview", Requires(PeopleRead)),
         ("POST", "/v1/templates/{id}/preview", Requires(PeopleRead)),
+        // Counts only.
+        ("GET", "/v1/campaigns/{id}/survey", Requires(CampaignsRead)),
+        // Who answered what: personal data.
+        ("GET", "/v1/campaigns/{id}/survey.csv", Requires(PeopleRead)),
         (
             "POST",
             "/v1/campaigns/{id}/pause",

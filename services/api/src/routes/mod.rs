@@ -8,6 +8,7 @@ pub mod people;
 pub mod people_import;
 pub mod segment_uploads;
 pub mod segments;
+pub mod surveys;
 pub mod teams_messages;
 pub mod templates;
 pub mod tracking;

@@ -1,7 +1,8 @@
 //! The bot's messaging endpoint: activities the Bot Framework posts when a Teams user acts.
 //! An Adaptive Card button's data says `{"action": "segment_opt_in" | "segment_opt_out",
 //! "segment_id"}` or `{"action": "unsubscribe" | "subscribe"}` (the Teams channel as a
-//! whole).
+//! whole), or `{"action": "survey_answer", "survey_id", "campaign_id"}` with the survey's
+//! inputs (`surveys::answers`).
 //!
 //! After a segment button the bot confirms what the user joined or left (seed 004). An
 //! `Action.Execute` button sends an `invoke` activity, answered in the HTTP response with the
@@ -21,6 +22,7 @@ use axum::Json;
 use pushfleet_domain::bot_reply_text::{
     segment_reply, SegmentAction, SUBSCRIBED_REPLY, UNKNOWN_USER_REPLY, UNSUBSCRIBED_REPLY,
 };
+use pushfleet_domain::survey::SURVEY_ANSWER_ACTION;
 use pushfleet_domain::{BotReplyJob, Channel, Text};
 use pushfleet_queue::Topology;
 use pushfleet_store::OwedReply;
@@ -61,7 +63,9 @@ pub struct ConversationAccount {
 /// The answer to a `message` activity (Action.Submit).
 #[derive(Serialize, ToSchema)]
 pub struct ActivityResult {
-    /// opted_in, opted_out, unsubscribed, subscribed, unknown_user or ignored.
+    /// opted_in, opted_out, unsubscribed, subscribed, unknown_user or ignored; after a
+    /// survey's submit answer_saved, answer_updated, answer_refused (nothing stored, the
+    /// reply says why) or not_sent.
     pub result: String,
     /// Whether a reply to the activity was queued for the teams-sender to post (after a
     /// segment button; false when the press was already answered).
@@ -111,7 +115,8 @@ fn unauthorized(e: BotAuthError) -> ApiError {
     responses((status = 200, description = "`ActivityResult` for a message activity, `InvokeMessage` for an invoke",
                content((ActivityResult = "application/json"), (InvokeMessage = "application/json"))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody, description = "unknown segment"),
+              (status = 404, body = ErrorBody, description = "unknown segment, or unknown survey campaign"),
+              (status = 422, body = ErrorBody, description = "a button's data without the ids it needs"),
               (status = 503, body = ErrorBody, description = "signing keys unavailable")))]
 #[tracing::instrument(skip_all, fields(action, kind))]
 pub async fn teams_messages(
@@ -171,11 +176,11 @@ pub async fn teams_messages(
 }
 
 /// What an activity did, and what the bot answers.
-struct Handled {
-    result: &'static str,
+pub(crate) struct Handled {
+    pub(crate) result: &'static str,
     /// The text for the user (an invoke shows it; a message activity gets it posted).
-    reply: Option<String>,
-    reply_queued: bool,
+    pub(crate) reply: Option<String>,
+    pub(crate) reply_queued: bool,
 }
 
 impl Handled {
@@ -204,6 +209,11 @@ async fn handle(state: &AppState, activity: &Activity, invoke: bool) -> Result<H
         .flatten()
         .map(Text::into_string)
         .collect();
+    if name == SURVEY_ANSWER_ACTION {
+        let person = person(state, &user_ids).await?;
+        return super::surveys::answers::survey_answer(state, activity, action, person, invoke)
+            .await;
+    }
     let segment_action = match name {
         "segment_opt_in" => SegmentAction::OptIn,
         "segment_opt_out" => SegmentAction::OptOut,
@@ -277,7 +287,7 @@ async fn handle(state: &AppState, activity: &Activity, invoke: bool) -> Result<H
 
 /// The reply job for a message activity, or `None` (logged) when the activity lacks what a
 /// reply needs: the opt-in or opt-out still counts.
-fn reply_job(activity: &Activity, text: &str) -> Option<BotReplyJob> {
+pub(crate) fn reply_job(activity: &Activity, text: &str) -> Option<BotReplyJob> {
     let conversation_id = activity.conversation.as_ref().and_then(|c| c.id.clone());
     match (&activity.id, &activity.service_url, conversation_id) {
         (Some(activity_id), Some(service_url), Some(conversation_id)) => Some(BotReplyJob {

@@ -31,7 +31,10 @@ pub struct UpdateCampaign {
     pub audience_id: Option<Uuid>,
     pub segment_id: Option<Uuid>,
     pub all_bot_users: Option<bool>,
+    /// A template: replaces the survey, if the campaign had one.
     pub template_id: Option<Uuid>,
+    /// A survey (Teams only): replaces the template, if the campaign had one.
+    pub survey_id: Option<Uuid>,
     pub channels: Option<Vec<Channel>>,
     /// The planned start (at most 6 days ahead once scheduled).
     pub start_at: Option<Timestamp>,
@@ -106,6 +109,7 @@ pub async fn update_campaign(
         body.audience_id,
         body.segment_id,
         body.template_id,
+        body.survey_id,
     )
     .await?;
     // Two sources in one change are refused, not silently ranked.
@@ -121,6 +125,7 @@ pub async fn update_campaign(
         name,
         audience_id: body.audience_id,
         template_id: body.template_id,
+        survey_id: body.survey_id,
         channels,
         start_at,
         send_window,

@@ -56,6 +56,9 @@ pub struct CreateCampaign {
     pub all_bot_users: bool,
     /// The message; a draft may leave it for later.
     pub template_id: Option<Uuid>,
+    /// A survey to send instead of a template (seed 001's survey campaigns): Teams only, as
+    /// an Adaptive Card whose answers come back through the bot.
+    pub survey_id: Option<Uuid>,
     /// One or more of `email`, `teams`, `sms`.
     pub channels: Vec<Channel>,
     /// When to start (at most 6 days ahead); now when absent.
@@ -90,7 +93,7 @@ pub(crate) fn channels(mut channels: Vec<Channel>) -> Result<Vec<Channel>, ApiEr
     Ok(channels)
 }
 
-/// Checks that the caller sees the audience, segment and template a request names: what its
+/// Checks that the caller sees the audience, segment, template and survey a request names: what its
 /// labels do not reach is, to it, not there (422 naming the field, as for a missing one).
 pub(crate) async fn check_visible_references(
     state: &AppState,
@@ -98,6 +101,7 @@ pub(crate) async fn check_visible_references(
     audience_id: Option<Uuid>,
     segment_id: Option<Uuid>,
     template_id: Option<Uuid>,
+    survey_id: Option<Uuid>,
 ) -> Result<(), ApiError> {
     let hidden = |e: ApiError, field: &'static str, what: &str| match e {
         ApiError::NotFound(_) => ApiError::invalid(field, format!("no {what} with this id")),
@@ -121,6 +125,12 @@ pub(crate) async fn check_visible_references(
             .await
             .map_err(|e| hidden(e, "template_id", "template"))?;
     }
+    if let Some(id) = survey_id {
+        principal
+            .visible(&state.store, Labelled::Survey, id)
+            .await
+            .map_err(|e| hidden(e, "survey_id", "survey"))?;
+    }
     Ok(())
 }
 
@@ -136,6 +146,7 @@ pub(crate) fn reference_error(e: StoreError) -> ApiError {
         StoreError::NotFound("segment") => {
             ApiError::invalid("segment_id", "no segment with this id")
         }
+        StoreError::NotFound("survey") => ApiError::invalid("survey_id", "no survey with this id"),
         StoreError::Conflict(msg) if msg.contains("audience") => {
             ApiError::invalid("audience_id", msg)
         }
@@ -176,6 +187,7 @@ pub async fn create_campaign(
         body.audience_id,
         body.segment_id,
         body.template_id,
+        body.survey_id,
     )
     .await?;
     let new = NewCampaign {
@@ -185,6 +197,7 @@ pub async fn create_campaign(
         template_id: body.template_id,
         segment_id: body.segment_id,
         all_bot_users: body.all_bot_users,
+        survey_id: body.survey_id,
         channels,
         start_at,
         send_window,

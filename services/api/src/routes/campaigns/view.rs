@@ -72,6 +72,8 @@ pub struct CampaignView {
     /// The message: the template chosen. Once broadcast the campaign sends a frozen copy of
     /// it, so later edits of the template change nothing here.
     pub template_id: Option<Uuid>,
+    /// The message of a survey campaign (Teams only): the survey sent as an Adaptive Card.
+    pub survey_id: Option<Uuid>,
     #[schema(value_type = Vec<Channel>)]
     pub channels: Vec<String>,
     /// When it starts (or started).
@@ -129,6 +131,7 @@ impl CampaignView {
             audience_id: c.audience_id,
             audience_name: c.audience_name,
             template_id,
+            survey_id: c.survey_id,
             channels: c.channels,
             start_at: c.start_at,
             duration_days: send_window.as_ref().map_or(1, |w| w.days),

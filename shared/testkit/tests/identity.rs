@@ -21,6 +21,9 @@ struct Labelled {
     audience: String,
     segment: String,
     campaign: String,
+    survey: String,
+    /// A campaign sending the survey: its survey report and CSV.
+    survey_campaign: String,
 }
 
 async fn labelled_entities(app: &TestApp) -> Labelled {
@@ -42,6 +45,11 @@ async fn labelled_entities(app: &TestApp) -> Labelled {
             json!({"name": "a", "person_ids": people["ids"], "labels": ["finance"]}),
         ),
         ("/v1/segments", json!({"name": "s", "labels": ["finance"]})),
+        (
+            "/v1/surveys",
+            json!({"name": "poll", "labels": ["finance"],
+                   "questions": [{"id": "q", "prompt": "?", "kind": "free_text"}]}),
+        ),
     ] {
         let (status, created) = app.post(path, &body).await;
         assert_eq!(status, 201, "{path}: {created}");
@@ -57,11 +65,21 @@ async fn labelled_entities(app: &TestApp) -> Labelled {
         )
         .await;
     assert_eq!(status, 201, "{campaign}");
+    let (status, survey_campaign) = app
+        .post(
+            "/v1/campaigns",
+            &json!({"name": "poll", "audience_id": ids[1], "survey_id": ids[3],
+                    "channels": ["teams"], "status": "draft", "labels": ["finance"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{survey_campaign}");
     Labelled {
         template: ids[0].clone(),
         audience: ids[1].clone(),
         segment: ids[2].clone(),
         campaign: campaign["id"].as_str().expect("id").to_owned(),
+        survey: ids[3].clone(),
+        survey_campaign: survey_campaign["id"].as_str().expect("id").to_owned(),
     }
 }
 
@@ -72,6 +90,8 @@ fn concrete(method: &str, path: &str, labelled: &Labelled) -> (String, bool) {
         ("/v1/templates/{id}", &labelled.template),
         ("/v1/audiences/{id}", &labelled.audience),
         ("/v1/segments/{id}", &labelled.segment),
+        ("/v1/surveys/{id}", &labelled.survey),
+        ("/v1/campaigns/{id}/survey", &labelled.survey_campaign),
         ("/v1/campaigns/{id}", &labelled.campaign),
     ]
     .into_iter()

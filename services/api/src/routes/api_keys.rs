@@ -154,17 +154,7 @@ pub async fn list_api_keys(
     let q = super::query(query)?;
     let limit = super::page_limit(q.limit, 100)?;
     let keys = state.store.list_api_keys(limit + 1, q.before).await?;
-    let more = keys.len() as i64 > limit;
-    let api_keys: Vec<ApiKeyView> = keys
-        .into_iter()
-        .take(limit as usize)
-        .map(Into::into)
-        .collect();
-    let next_before = if more {
-        api_keys.last().map(|k| k.id)
-    } else {
-        None
-    };
+    let (api_keys, next_before) = super::keyset_page(keys, limit, ApiKeyView::from, |k| k.id);
     Ok(Json(ApiKeyPage {
         api_keys,
         next_before,

@@ -213,15 +213,8 @@ fn today() -> NaiveDate {
 }
 
 /// Pages are asked for one row longer than `limit`: the extra row says a next page exists.
-fn split_page(mut people: Vec<AudienceMember>, limit: i64) -> (Vec<AudienceMember>, Option<Uuid>) {
-    let more = people.len() as i64 > limit;
-    people.truncate(limit as usize);
-    let next_after = if more {
-        people.last().map(|m| m.id)
-    } else {
-        None
-    };
-    (people, next_after)
+fn split_page(people: Vec<AudienceMember>, limit: i64) -> (Vec<AudienceMember>, Option<Uuid>) {
+    super::keyset_page(people, limit, |m| m, |m| m.id)
 }
 
 fn preview_view(preview: Preview, limit: i64, as_of: NaiveDate) -> PreviewView {

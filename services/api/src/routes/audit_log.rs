@@ -102,17 +102,7 @@ pub async fn list_audit_log(
         before: q.before,
     };
     let entries = state.store.list_audit(&filter, limit + 1).await?;
-    let more = entries.len() as i64 > limit;
-    let entries: Vec<AuditEntryView> = entries
-        .into_iter()
-        .take(limit as usize)
-        .map(Into::into)
-        .collect();
-    let next_before = if more {
-        entries.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let (entries, next_before) = super::keyset_page(entries, limit, AuditEntryView::from, |e| e.id);
     Ok(Json(AuditPage {
         entries,
         next_before,

@@ -57,6 +57,25 @@ pub(crate) fn query<T>(
         })
 }
 
+/// One keyset page from rows fetched with `limit + 1` (the extra row says a next page
+/// exists): the first `limit` rows as views, and the next page's cursor, the last view's
+/// key, when there is one.
+pub(crate) fn keyset_page<R, V, K>(
+    rows: Vec<R>,
+    limit: i64,
+    view: impl FnMut(R) -> V,
+    key: impl Fn(&V) -> K,
+) -> (Vec<V>, Option<K>) {
+    let more = rows.len() as i64 > limit;
+    let views: Vec<V> = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(view)
+        .collect();
+    let next = if more { views.last().map(key) } else { None };
+    (views, next)
+}
+
 /// A list's page size: `limit` or `default`, 1 to 500.
 pub(crate) fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, crate::ApiError> {
     let limit = limit.unwrap_or(default);

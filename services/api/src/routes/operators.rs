@@ -123,13 +123,7 @@ pub async fn list_operators(
     let q = super::query(query)?;
     let limit = super::page_limit(q.limit, 100)?;
     let found = state.store.list_operators(limit + 1, q.before).await?;
-    let more = found.len() as i64 > limit;
-    let operators: Vec<OperatorView> = found
-        .into_iter()
-        .take(limit as usize)
-        .map(Into::into)
-        .collect();
-    let next_before = more.then(|| operators.last().map(|o| o.id)).flatten();
+    let (operators, next_before) = super::keyset_page(found, limit, OperatorView::from, |o| o.id);
     Ok(Json(OperatorPage {
         operators,
         next_before,

@@ -302,7 +302,7 @@ pub async fn list_templates(
 ) -> Result<Json<TemplatePage>, ApiError> {
     let q = super::query(query)?;
     let limit = super::page_limit(q.limit, 50)?;
-    let mut found = state
+    let found = state
         .store
         .list_templates(
             limit + 1,
@@ -311,10 +311,7 @@ pub async fn list_templates(
             q.q.as_deref(),
         )
         .await?;
-    let more = found.len() as i64 > limit;
-    found.truncate(limit as usize);
-    let templates: Vec<TemplateView> = found.into_iter().map(Into::into).collect();
-    let next_before = more.then(|| templates.last().map(|t| t.id)).flatten();
+    let (templates, next_before) = super::keyset_page(found, limit, TemplateView::from, |t| t.id);
     Ok(Json(TemplatePage {
         templates,
         next_before,

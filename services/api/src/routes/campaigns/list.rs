@@ -71,14 +71,13 @@ pub async fn list_campaigns(
         before: q.before,
         limit: limit + 1,
     };
-    let mut found = state.store.list_campaigns(&filter).await?;
-    let more = found.len() as i64 > limit;
-    found.truncate(limit as usize);
-    let campaigns: Vec<CampaignView> = found
-        .into_iter()
-        .map(|(c, status)| CampaignView::with_status(c, status, None))
-        .collect();
-    let next_before = more.then(|| campaigns.last().map(|c| c.id)).flatten();
+    let found = state.store.list_campaigns(&filter).await?;
+    let (campaigns, next_before) = crate::routes::keyset_page(
+        found,
+        limit,
+        |(c, status)| CampaignView::with_status(c, status, None),
+        |c| c.id,
+    );
     Ok(Json(CampaignPage {
         campaigns,
         next_before,

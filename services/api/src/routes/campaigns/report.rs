@@ -331,20 +331,17 @@ pub async fn report_recipients(
     let q = crate::routes::query(query)?;
     let limit = crate::routes::page_limit(q.limit, 100)?;
     visible_campaign(&state, &principal, id).await?;
-    let mut rows = state
+    let rows = state
         .store
         .report_recipients(id, q.state.map(DeliveryState::as_str), q.after, limit + 1)
         .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
     let now = Utc::now();
-    let recipients: Vec<RecipientLine> = rows
-        .into_iter()
-        .map(|r| RecipientLine::new(r, now))
-        .collect();
-    let next_after = more
-        .then(|| recipients.last().map(|r| r.delivery_id))
-        .flatten();
+    let (recipients, next_after) = crate::routes::keyset_page(
+        rows,
+        limit,
+        |r| RecipientLine::new(r, now),
+        |r| r.delivery_id,
+    );
     Ok(Json(RecipientPage {
         recipients,
         next_after,

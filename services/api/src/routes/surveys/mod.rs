@@ -220,7 +220,7 @@ pub async fn list_surveys(
 ) -> Result<Json<SurveyPage>, ApiError> {
     let q = super::query(query)?;
     let limit = super::page_limit(q.limit, 50)?;
-    let mut found = state
+    let found = state
         .store
         .list_surveys(
             limit + 1,
@@ -229,10 +229,7 @@ pub async fn list_surveys(
             q.q.as_deref(),
         )
         .await?;
-    let more = found.len() as i64 > limit;
-    found.truncate(limit as usize);
-    let surveys: Vec<SurveyView> = found.into_iter().map(Into::into).collect();
-    let next_before = more.then(|| surveys.last().map(|s| s.id)).flatten();
+    let (surveys, next_before) = super::keyset_page(found, limit, SurveyView::from, |s| s.id);
     Ok(Json(SurveyPage {
         surveys,
         next_before,

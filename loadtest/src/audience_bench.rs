@@ -3,6 +3,7 @@
 //! large matching set. The api's memory is sampled from /proc during the import, to show
 //! that the importer streams (its peak does not grow with the file).
 
+use crate::bench_support::{database_url, psql};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -117,27 +118,6 @@ struct Api {
 impl Api {
     fn pid(&self) -> Option<u32> {
         self.child.id()
-    }
-}
-
-async fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
-    let status = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-qAtc", sql])
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .context("running psql")?;
-    if !status.success() {
-        bail!("psql failed: {sql}");
-    }
-    Ok(())
-}
-
-fn database_url(server: &str, db: &str) -> String {
-    match server.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db}"),
-        None => format!("{server}/{db}"),
     }
 }
 

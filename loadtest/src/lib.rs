@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod audience_bench;
+pub mod bench_support;
 pub mod demo;
 pub mod loadgen;
 pub mod report_bench;

@@ -8,6 +8,7 @@
 //!   being marked sent in batches, as the senders' outcome writer does;
 //! - every click of the load found in `tracking_events` afterwards.
 
+use crate::bench_support::{database_url, psql};
 use anyhow::{bail, Context};
 use pushfleet_domain::{TrackedEvent, TrackingKey, TrackingToken};
 use serde_json::{json, Value};
@@ -56,27 +57,6 @@ pub struct ReportBenchReport {
 const SECRET: &str = "pushfleet-report-bench-secret";
 const TEMPLATE_BODY: &str =
     "Hello {{first_name}}, the guide: https://intranet.example/guide and the form: https://forms.example/f/1";
-
-async fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-qAtc", sql])
-        .stderr(Stdio::inherit())
-        .output()
-        .await
-        .context("running psql")?;
-    if !out.status.success() {
-        bail!("psql failed: {sql}");
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn database_url(server: &str, db: &str) -> String {
-    match server.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db}"),
-        None => format!("{server}/{db}"),
-    }
-}
 
 struct Api {
     child: Child,

@@ -2,13 +2,7 @@
 //! Prints a markdown table for docs/benchmarks.md, and the preview query's plan.
 
 use pushfleet_loadtest::audience_bench::{run, AudienceBenchConfig};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use pushfleet_loadtest::bench_support::env_or;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,14 +1,8 @@
 //! `pushfleet-report-bench`: the report and click benchmark (see `infra/bench-report.sh`).
 //! Prints a markdown table for docs/benchmarks.md.
 
+use pushfleet_loadtest::bench_support::env_or;
 use pushfleet_loadtest::report_bench::{run, ReportBenchConfig};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

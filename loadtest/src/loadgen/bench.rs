@@ -16,6 +16,7 @@ use super::ceiling::{self, CeilingSpec};
 use super::fleet::{Fleet, FleetSpec};
 use super::progress::ProgressBar;
 use super::report::{machine_summary, Report};
+use crate::bench_support::database_url;
 
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -141,17 +142,6 @@ impl BenchConfig {
              the start of the run (and RSS sampled every 200 ms)."
                 .to_owned(),
         ]
-    }
-}
-
-/// `url` with its database name replaced.
-pub fn database_url(url: &str, database: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            u.set_path(&format!("/{database}"));
-            u.to_string()
-        }
-        Err(_) => url.to_owned(),
     }
 }
 

@@ -24,6 +24,16 @@ fn client() -> reqwest::Client {
         .expect("a client")
 }
 
+/// A person's browser following a link (no redirect followed: the test reads the 302).
+async fn browse(url: &str) -> reqwest::Response {
+    client()
+        .get(url)
+        .header("user-agent", BROWSER)
+        .send()
+        .await
+        .expect("the api answers")
+}
+
 /// The tracked URLs (`{public api}/{kind}/...`) in a text, in order.
 fn tracked_urls(app: &TestApp, kind: &str, text: &str) -> Vec<String> {
     let prefix = format!("{}/{kind}/", app.public_api_url);
@@ -137,12 +147,7 @@ async fn clicks_and_opens_reach_the_report_and_scanners_are_counted_apart() {
 
     // A gateway fetching the link as the message arrives: within a second of delivery.
     let [guide, form] = [0, 1].map(|i| tracked_urls(&app, "r", &emails[0].body)[i].clone());
-    let r = client()
-        .get(&guide)
-        .header("user-agent", BROWSER)
-        .send()
-        .await
-        .expect("click");
+    let r = browse(&guide).await;
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], GUIDE);
     report_when(&app, campaign, "the gateway's click recorded", |r| {
@@ -153,29 +158,14 @@ async fn clicks_and_opens_reach_the_report_and_scanners_are_counted_apart() {
     delivered_a_minute_ago(&app, campaign).await;
     // Two people's clicks on the guide, one on the form; one recipient opens the e-mail.
     for url in [&guide, &guide, &form] {
-        let r = client()
-            .get(url)
-            .header("user-agent", BROWSER)
-            .send()
-            .await
-            .expect("click");
+        let r = browse(url).await;
         assert_eq!(r.status(), 302);
     }
     let other = tracked_urls(&app, "r", &emails[1].body)[0].clone();
-    let r = client()
-        .get(&other)
-        .header("user-agent", BROWSER)
-        .send()
-        .await
-        .expect("click");
+    let r = browse(&other).await;
     assert_eq!(r.headers()["location"], GUIDE);
     let pixel = tracked_urls(&app, "o", &html)[0].clone();
-    let r = client()
-        .get(&pixel)
-        .header("user-agent", BROWSER)
-        .send()
-        .await
-        .expect("open");
+    let r = browse(&pixel).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/gif");
     assert_eq!(r.bytes().await.expect("the gif").len(), 43);
@@ -319,12 +309,7 @@ async fn forged_or_changed_tokens_are_not_found() {
         // A click token is no pixel.
         format!("{}/o/{ours}", app.public_api_url),
     ] {
-        let r = client()
-            .get(&url)
-            .header("user-agent", BROWSER)
-            .send()
-            .await
-            .expect("get");
+        let r = browse(&url).await;
         assert_eq!(r.status(), 404, "{url}");
         let body: Value = r.json().await.expect("a JSON error");
         assert!(
@@ -332,12 +317,7 @@ async fn forged_or_changed_tokens_are_not_found() {
             "{body}"
         );
     }
-    let r = client()
-        .get(&link)
-        .header("user-agent", BROWSER)
-        .send()
-        .await
-        .expect("click");
+    let r = browse(&link).await;
     assert_eq!(r.status(), 302);
     let report = report_when(&app, campaign, "the one good click", |r| {
         r["engagement"]["clicks"]["total"].as_i64().unwrap_or(0)
@@ -362,12 +342,7 @@ async fn no_click_is_lost_while_postgres_is_unreachable() {
     let email = &app.sim.recorder.messages_for(SimChannel::Email)[0];
     let link = tracked_urls(&app, "r", &email.body)[0].clone();
     // The first click reads the campaign's links into the api's cache.
-    let r = client()
-        .get(&link)
-        .header("user-agent", BROWSER)
-        .send()
-        .await
-        .expect("click");
+    let r = browse(&link).await;
     assert_eq!(r.status(), 302);
     report_when(&app, campaign, "the first click", |r| {
         r["engagement"]["clicks"]["total"] == 1
@@ -376,12 +351,7 @@ async fn no_click_is_lost_while_postgres_is_unreachable() {
 
     pg.stop().await.expect("stop Postgres");
     for _ in 0..CLICKS {
-        let r = client()
-            .get(&link)
-            .header("user-agent", BROWSER)
-            .send()
-            .await
-            .expect("click");
+        let r = browse(&link).await;
         assert_eq!(r.status(), 302, "answered while Postgres is down");
         assert_eq!(r.headers()["location"], GUIDE);
     }

@@ -184,6 +184,19 @@ async fn seed(api: &Api, db_url: &str, deliveries: i64) -> anyhow::Result<(Strin
                   CASE WHEN d.id % 5 = 0 THEN (d.id % 2)::smallint END,
                   now(), CASE WHEN d.id % 50 = 0 THEN 'a HEAD request' END
            FROM deliveries d WHERE d.state = 'sent' AND d.id % 3 = 0;
+         -- The running counts the api's recorder keeps as it writes events.
+         CREATE TEMP TABLE keyed AS
+           SELECT e.campaign_id, e.delivery_id, e.kind, k.link, e.scanner FROM tracking_events e
+           CROSS JOIN LATERAL (VALUES (coalesce(e.link, -1::smallint)),
+                                      (CASE WHEN e.link IS NOT NULL THEN -1::smallint END)) AS k(link)
+           WHERE k.link IS NOT NULL;
+         INSERT INTO tracking_firsts (campaign_id, kind, link, delivery_id)
+           SELECT DISTINCT campaign_id, kind, link, delivery_id FROM keyed WHERE scanner IS NULL;
+         INSERT INTO tracking_counts (campaign_id, kind, link, people, unique_people, scanners)
+           SELECT campaign_id, kind, link, count(*) FILTER (WHERE scanner IS NULL),
+                  count(DISTINCT delivery_id) FILTER (WHERE scanner IS NULL),
+                  count(*) FILTER (WHERE scanner IS NOT NULL)
+           FROM keyed GROUP BY 1, 2, 3;
          COMMIT;"
     );
     psql(db_url, &sql).await?;

@@ -28,3 +28,26 @@ CREATE INDEX tracking_events_campaign ON tracking_events (campaign_id, delivery_
 
 -- The report's recipients, a page at a time in delivery order.
 CREATE INDEX deliveries_campaign_id ON deliveries (campaign_id, id);
+
+-- The report's engagement as running counts, so that it reads a few rows however many
+-- clicks a campaign had: kept by the recorder's insert, in its statement. `link` is the
+-- link's position, or -1 for all of a kind (every click; every open).
+CREATE TABLE tracking_counts (
+    campaign_id   uuid     NOT NULL,
+    kind          text     NOT NULL,
+    link          smallint NOT NULL,
+    -- People's requests, the deliveries among them (unique), and scanners' requests.
+    people        bigint   NOT NULL DEFAULT 0,
+    unique_people bigint   NOT NULL DEFAULT 0,
+    scanners      bigint   NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign_id, kind, link)
+);
+-- Which deliveries already count as unique for a kind and link: the first person's event
+-- of each inserts here, later ones conflict.
+CREATE TABLE tracking_firsts (
+    campaign_id uuid     NOT NULL,
+    kind        text     NOT NULL,
+    link        smallint NOT NULL,
+    delivery_id bigint   NOT NULL,
+    PRIMARY KEY (campaign_id, kind, link, delivery_id)
+);

@@ -57,21 +57,60 @@ impl Store {
         }
         // A delivery not yet recorded as sent, or sent less than a second before, was
         // fetched by a machine: a mail gateway's link check, not its recipient.
-        let done = sqlx::query(
-            "INSERT INTO tracking_events
-                 (event_id, campaign_id, delivery_id, kind, link, occurred_at, scanner, user_agent)
-             SELECT u.event_id, u.campaign_id, u.delivery_id,
-                    CASE WHEN u.link IS NULL THEN 'open' ELSE 'click' END,
-                    u.link, u.occurred_at,
-                    coalesce(u.scanner, CASE WHEN d.state <> 'sent'
-                                              OR u.occurred_at < d.updated_at + interval '1 second'
-                                             THEN $8 END),
-                    u.user_agent
-             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::smallint[],
-                         $5::timestamptz[], $6::text[], $7::text[])
-                  AS u(event_id, campaign_id, delivery_id, link, occurred_at, scanner, user_agent)
-             JOIN deliveries d ON d.id = u.delivery_id AND d.campaign_id = u.campaign_id
-             ON CONFLICT (event_id) DO NOTHING",
+        // One statement: the events (a replayed one conflicts and counts no more), then
+        // the running counts from what was inserted (`tracking_counts`, `tracking_firsts`).
+        let written: i64 = sqlx::query_scalar(
+            "WITH inserted AS (
+                 INSERT INTO tracking_events
+                     (event_id, campaign_id, delivery_id, kind, link, occurred_at, scanner, user_agent)
+                 SELECT u.event_id, u.campaign_id, u.delivery_id,
+                        CASE WHEN u.link IS NULL THEN 'open' ELSE 'click' END,
+                        u.link, u.occurred_at,
+                        coalesce(u.scanner, CASE WHEN d.state <> 'sent'
+                                                  OR u.occurred_at < d.updated_at + interval '1 second'
+                                                 THEN $8 END),
+                        u.user_agent
+                 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::smallint[],
+                             $5::timestamptz[], $6::text[], $7::text[])
+                      AS u(event_id, campaign_id, delivery_id, link, occurred_at, scanner, user_agent)
+                 JOIN deliveries d ON d.id = u.delivery_id AND d.campaign_id = u.campaign_id
+                 ON CONFLICT (event_id) DO NOTHING
+                 RETURNING campaign_id, delivery_id, kind, link, scanner
+             ),
+             -- Each event counts for its link and for all of its kind (-1).
+             keyed AS (
+                 SELECT i.campaign_id, i.delivery_id, i.kind, k.link, i.scanner
+                 FROM inserted i
+                 CROSS JOIN LATERAL (VALUES (coalesce(i.link, -1::smallint)),
+                                            (CASE WHEN i.link IS NOT NULL THEN -1::smallint END)) AS k(link)
+                 WHERE k.link IS NOT NULL
+             ),
+             firsts AS (
+                 INSERT INTO tracking_firsts (campaign_id, kind, link, delivery_id)
+                 SELECT DISTINCT campaign_id, kind, link, delivery_id FROM keyed WHERE scanner IS NULL
+                 ON CONFLICT DO NOTHING
+                 RETURNING campaign_id, kind, link
+             ),
+             uniques AS (
+                 SELECT campaign_id, kind, link, count(*) AS n FROM firsts GROUP BY 1, 2, 3
+             ),
+             deltas AS (
+                 SELECT campaign_id, kind, link,
+                        count(*) FILTER (WHERE scanner IS NULL) AS people,
+                        count(*) FILTER (WHERE scanner IS NOT NULL) AS scanners
+                 FROM keyed GROUP BY 1, 2, 3
+             ),
+             counted AS (
+                 INSERT INTO tracking_counts (campaign_id, kind, link, people, unique_people, scanners)
+                 SELECT d.campaign_id, d.kind, d.link, d.people, coalesce(u.n, 0), d.scanners
+                 FROM deltas d LEFT JOIN uniques u USING (campaign_id, kind, link)
+                 ORDER BY 1, 2, 3
+                 ON CONFLICT (campaign_id, kind, link) DO UPDATE
+                 SET people = tracking_counts.people + EXCLUDED.people,
+                     unique_people = tracking_counts.unique_people + EXCLUDED.unique_people,
+                     scanners = tracking_counts.scanners + EXCLUDED.scanners
+             )
+             SELECT count(*) FROM inserted",
         )
         .bind(&ids)
         .bind(&campaigns)
@@ -81,9 +120,9 @@ impl Store {
         .bind(&scanners)
         .bind(&agents)
         .bind(TOO_SOON)
-        .execute(self.pool())
+        .fetch_one(self.pool())
         .await?;
-        Ok(done.rows_affected())
+        Ok(u64::try_from(written).unwrap_or(0))
     }
 
     /// The campaign a tracking token's link key names.

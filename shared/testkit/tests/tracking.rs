@@ -367,3 +367,53 @@ async fn no_click_is_lost_while_postgres_is_unreachable() {
     assert_eq!(report["engagement"]["clicks"]["unique"], 1, "{report}");
     app.shutdown().await;
 }
+
+/// The recorder writes a batch again when it cannot tell whether its commit landed: the
+/// events' ids make the second write add nothing, to the events or to the counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_written_twice_counts_once() {
+    let app = TestApp::spawn().await;
+    let campaign = campaign_with_links(&app, 2, &[Channel::Email]).await;
+    delivered_a_minute_ago(&app, campaign).await;
+    let deliveries: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM deliveries WHERE campaign_id = $1 ORDER BY id")
+            .bind(campaign)
+            .fetch_all(app.env.store.pool())
+            .await
+            .expect("the deliveries");
+    let event = |delivery_id: i64, link: Option<u16>| pushfleet_store::NewTrackingEvent {
+        event_id: Uuid::now_v7(),
+        campaign_id: campaign,
+        delivery_id,
+        link,
+        occurred_at: chrono::Utc::now(),
+        scanner: None,
+        user_agent: Some(BROWSER.into()),
+    };
+    let batch = vec![
+        event(deliveries[0], Some(0)),
+        event(deliveries[0], Some(1)),
+        event(deliveries[1], Some(0)),
+        event(deliveries[1], None),
+    ];
+    for _ in 0..2 {
+        app.env
+            .store
+            .record_tracking_events(&batch)
+            .await
+            .expect("write the batch");
+    }
+    let (_, report) = app.get(&format!("/v1/campaigns/{campaign}/report")).await;
+    let e = &report["engagement"];
+    assert_eq!(e["clicks"]["total"], 3, "{report}");
+    assert_eq!(e["clicks"]["unique"], 2, "{report}");
+    assert_eq!(e["links"][0]["clicks"]["unique"], 2, "{report}");
+    assert_eq!(e["links"][1]["clicks"]["total"], 1, "{report}");
+    assert_eq!(e["opens_approximate"]["total"], 1, "{report}");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM tracking_events")
+        .fetch_one(app.env.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(events, 4);
+    app.shutdown().await;
+}

@@ -1,9 +1,9 @@
 use crate::bot_auth::BotTokenVerifier;
 use crate::routes::twilio_status::{self, TwilioWebhook};
 use crate::routes::{
-    api_keys, audiences, audit_log, campaigns, dead_letters, operators, people, people_import,
-    segment_uploads, segments, surveys, teams_messages, templates, tracking, twilio_inbound,
-    unsubscribe, AppState,
+    api_keys, audiences, audit_log, campaigns, conversation_templates, dead_letters, operators,
+    people, people_import, pushes, segment_uploads, segments, surveys, teams_messages, templates,
+    tracking, twilio_inbound, unsubscribe, AppState,
 };
 use crate::{ApiConfig, ApiDoc, ApiError};
 use anyhow::Context;
@@ -68,6 +68,21 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(surveys::get_survey, surveys::update_survey))
         .routes(routes!(surveys::report::survey_report))
         .routes(routes!(surveys::report::survey_csv))
+        .routes(routes!(
+            conversation_templates::create_conversation_template,
+            conversation_templates::list_conversation_templates
+        ))
+        .routes(routes!(
+            conversation_templates::get_conversation_template,
+            conversation_templates::update_conversation_template
+        ))
+        .routes(routes!(pushes::create_push, pushes::list_pushes))
+        .routes(routes!(pushes::get_push, pushes::update_push))
+        .routes(routes!(pushes::close_push))
+        .routes(routes!(pushes::users::preview_push))
+        .routes(routes!(pushes::users::add_users, pushes::users::list_users))
+        .routes(routes!(pushes::users::users_csv))
+        .routes(routes!(pushes::follow_up::set_follow_up))
         .routes(routes!(
             campaigns::create_campaign,
             campaigns::list::list_campaigns

@@ -13,6 +13,8 @@ pub enum Labelled {
     Audience,
     Segment,
     Survey,
+    ConversationTemplate,
+    Push,
 }
 
 impl Labelled {
@@ -23,6 +25,8 @@ impl Labelled {
             Labelled::Audience => "audiences",
             Labelled::Segment => "segments",
             Labelled::Survey => "surveys",
+            Labelled::ConversationTemplate => "conversation_templates",
+            Labelled::Push => "pushes",
         }
     }
 
@@ -34,6 +38,8 @@ impl Labelled {
             Labelled::Audience => "audience",
             Labelled::Segment => "segment",
             Labelled::Survey => "survey",
+            Labelled::ConversationTemplate => "conversation template",
+            Labelled::Push => "push",
         }
     }
 }

@@ -15,6 +15,7 @@ mod campaign_recipients;
 mod campaign_report;
 mod campaign_try;
 mod campaigns;
+mod conversation_templates;
 mod criteria_sql;
 mod dead_letters;
 mod deliveries;
@@ -29,6 +30,8 @@ mod outbox;
 mod people;
 mod people_import;
 mod provider_statuses;
+mod push_users;
+mod pushes;
 mod segment_uploads;
 mod segments;
 mod survey_answers;
@@ -48,6 +51,9 @@ pub use campaign_recipients::{RecipientSource, Recipients};
 pub use campaign_report::{Engagement, EventCounts, LinkClicks, ReportRecipient};
 pub use campaign_try::{Try, TryError, Unreachable};
 pub use campaigns::{Actor, Campaign, CampaignProgress, CampaignStatus, NewCampaign};
+pub use conversation_templates::{
+    ConversationQuestion, ConversationTemplate, NewConversationTemplate,
+};
 pub use criteria_sql::push_audience_filter;
 pub use dead_letters::{DeadDelivery, ReplaySelection};
 pub use deliveries::{DeliveryProgress, Expansion, Outcome, PresenceContext, PublishBatch};
@@ -62,6 +68,13 @@ pub use people_import::{
     field as import_field, ImportCounts, ImportPerson, ImportSession, RowError,
 };
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
+pub use push_users::{
+    conductor_kinds, AddedUsers, Conductor, FollowUp, FollowUpApplied, PushCounts, PushUser,
+    PushUserFilter,
+};
+pub use pushes::{
+    NewPush, Push, PushChange, PushFilter, PushStatus, METHOD_LOCKED, NOT_PUSHABLE, PUSH_CLOSED,
+};
 pub use segment_uploads::{ClaimedUpload, SegmentUpload, UploadClaim, UploadCounts, UploadStatus};
 pub use segments::{
     BatchReport, MemberSource, Segment, SegmentChange, SegmentMember, SegmentReplies,

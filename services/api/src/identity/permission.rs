@@ -48,7 +48,12 @@ impl Role {
             Role::Organizer => permission.label_scoped() || permission == SessionRead,
             Role::Viewer => matches!(
                 permission,
-                CampaignsRead | TemplatesRead | AudiencesRead | SegmentsRead | SessionRead
+                CampaignsRead
+                    | TemplatesRead
+                    | AudiencesRead
+                    | SegmentsRead
+                    | PushesRead
+                    | SessionRead
             ),
             Role::Operator => matches!(
                 permission,
@@ -84,6 +89,11 @@ pub enum Permission {
     CampaignsControl,
     SegmentsRead,
     SegmentsWrite,
+    /// Conversation pushes (seed 000): read them and their completion counts.
+    PushesRead,
+    /// Make, change and close pushes, add users, and set follow-up (also the product that
+    /// holds the conversations, through an API key).
+    PushesWrite,
     DeadLettersRead,
     DeadLettersReplay,
     ApiKeysManage,
@@ -109,6 +119,8 @@ impl Permission {
             CampaignsControl => "campaigns:control",
             SegmentsRead => "segments:read",
             SegmentsWrite => "segments:write",
+            PushesRead => "pushes:read",
+            PushesWrite => "pushes:write",
             DeadLettersRead => "dead_letters:read",
             DeadLettersReplay => "dead_letters:replay",
             ApiKeysManage => "api_keys:manage",
@@ -133,6 +145,8 @@ impl Permission {
                 | AudiencesWrite
                 | SegmentsRead
                 | SegmentsWrite
+                | PushesRead
+                | PushesWrite
         )
     }
 }
@@ -219,6 +233,36 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
             Requires(PeopleRead),
         ),
         ("GET", "/v1/campaigns/{id}/report.csv", Requires(PeopleRead)),
+        // A conversation template is a message, as a template and a survey are.
+        (
+            "POST",
+            "/v1/conversation-templates",
+            Requires(TemplatesWrite),
+        ),
+        ("GET", "/v1/conversation-templates", Requires(TemplatesRead)),
+        (
+            "GET",
+            "/v1/conversation-templates/{id}",
+            Requires(TemplatesRead),
+        ),
+        (
+            "PATCH",
+            "/v1/conversation-templates/{id}",
+            Requires(TemplatesWrite),
+        ),
+        ("POST", "/v1/pushes", Requires(PushesWrite)),
+        ("GET", "/v1/pushes", Requires(PushesRead)),
+        ("GET", "/v1/pushes/{id}", Requires(PushesRead)),
+        ("PATCH", "/v1/pushes/{id}", Requires(PushesWrite)),
+        ("POST", "/v1/pushes/{id}/close", Requires(PushesWrite)),
+        // Who matches, who the users are and who conducts: personal data.
+        ("GET", "/v1/pushes/{id}/preview", Requires(PeopleRead)),
+        ("GET", "/v1/pushes/{id}/users", Requires(PeopleRead)),
+        ("GET", "/v1/pushes/{id}/users.csv", Requires(PeopleRead)),
+        // Ids in, counts and the caller's own ids out.
+        ("POST", "/v1/pushes/{id}/users", Requires(PushesWrite)),
+        // The product that holds the conversations reports follow-up (an API key).
+        ("POST", "/v1/pushes/{id}/follow-up", Requires(PushesWrite)),
         ("GET", "/v1/dead-letters", Requires(DeadLettersRead)),
         (
             "POST",

@@ -146,7 +146,7 @@ impl From<Snapshot> for SnapshotView {
 }
 
 /// Criteria from a request: parsed, checked, and every person and segment they name found.
-async fn checked_criteria(
+pub(crate) async fn checked_criteria(
     state: &AppState,
     principal: &Principal,
     value: &serde_json::Value,

@@ -24,6 +24,8 @@ struct Labelled {
     survey: String,
     /// A campaign sending the survey: its survey report and CSV.
     survey_campaign: String,
+    conversation_template: String,
+    push: String,
 }
 
 async fn labelled_entities(app: &TestApp) -> Labelled {
@@ -73,7 +75,26 @@ async fn labelled_entities(app: &TestApp) -> Labelled {
         )
         .await;
     assert_eq!(status, 201, "{survey_campaign}");
+    let (status, conversation) = app
+        .post(
+            "/v1/conversation-templates",
+            &json!({"name": "1:1", "may_be_pushed": true, "conducted_by": "both",
+                    "questions": [{"id": "q", "text": "?"}], "labels": ["finance"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{conversation}");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let (status, push) = app
+        .post(
+            "/v1/pushes",
+            &json!({"template_id": conversation["id"], "name": "p", "start_date": today,
+                    "deadline": today, "person_ids": people["ids"], "labels": ["finance"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{push}");
     Labelled {
+        conversation_template: conversation["id"].as_str().expect("id").to_owned(),
+        push: push["id"].as_str().expect("id").to_owned(),
         template: ids[0].clone(),
         audience: ids[1].clone(),
         segment: ids[2].clone(),
@@ -93,6 +114,11 @@ fn concrete(method: &str, path: &str, labelled: &Labelled) -> (String, bool) {
         ("/v1/surveys/{id}", &labelled.survey),
         ("/v1/campaigns/{id}/survey", &labelled.survey_campaign),
         ("/v1/campaigns/{id}", &labelled.campaign),
+        (
+            "/v1/conversation-templates/{id}",
+            &labelled.conversation_template,
+        ),
+        ("/v1/pushes/{id}", &labelled.push),
     ]
     .into_iter()
     .find(|(prefix, _)| path.starts_with(prefix))
@@ -105,7 +131,7 @@ fn concrete(method: &str, path: &str, labelled: &Labelled) -> (String, bool) {
         .replace("{upload_id}", "7a1c2e34-8a3b-4c1d-9e2f-0a1b2c3d4e5f")
         .replace("{token}", "not-a-token");
     // A preview renders for a person named in the query: the one made above.
-    let path = if method == "get" && path.ends_with("/preview") {
+    let path = if method == "get" && path.ends_with("/preview") && !path.starts_with("/v1/pushes") {
         format!("{path}?email=m@example.org")
     } else {
         path

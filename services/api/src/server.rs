@@ -83,6 +83,7 @@ fn admin_routes(segment_upload_max_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(pushes::users::add_users, pushes::users::list_users))
         .routes(routes!(pushes::users::users_csv))
         .routes(routes!(pushes::follow_up::set_follow_up))
+        .routes(routes!(pushes::feed::person_feed))
         .routes(routes!(
             campaigns::create_campaign,
             campaigns::list::list_campaigns

@@ -101,6 +101,14 @@ async fn tick(
         tracing::info!(count = claimed.len(), campaigns = ?claimed, "claimed due campaigns");
         metrics::counter!("pushfleet_campaigns_claimed_total").increment(claimed.len() as u64);
     }
+    // Pushes whose start day has come (UTC): their dynamic lists frozen, then started.
+    let started = store
+        .start_due_pushes(chrono::Utc::now().date_naive(), batch)
+        .await?;
+    for push in &started {
+        tracing::info!(push = %push.id, frozen = push.frozen, "push started");
+    }
+    metrics::counter!("pushfleet_pushes_started_total").increment(started.len() as u64);
     relay_outbox(store, publisher, topology, batch).await?;
     publish_due_deliveries(
         store,

@@ -29,7 +29,9 @@ mod opt_outs;
 mod outbox;
 mod people;
 mod people_import;
+mod person_feed;
 mod provider_statuses;
+mod push_start;
 mod push_users;
 mod pushes;
 mod segment_uploads;
@@ -67,7 +69,9 @@ pub use people::{NewPerson, Person};
 pub use people_import::{
     field as import_field, ImportCounts, ImportPerson, ImportSession, RowError,
 };
+pub use person_feed::{FeedConversation, FeedTask};
 pub use provider_statuses::{ProviderStatusReport, StatusApplied};
+pub use push_start::StartedPush;
 pub use push_users::{
     conductor_kinds, AddedUsers, Conductor, FollowUp, FollowUpApplied, PushCounts, PushUser,
     PushUserFilter,

@@ -1,11 +1,9 @@
 //! Pushes (seed 000): a conversation template pushed to a fixed list (hand-picked people) or
 //! a dynamic one (criteria evaluated on the start day), with a deadline, until closed.
 //!
-//! The start is the next part's: the scheduler will claim scheduled pushes whose
-//! `start_date` has come (`pushes_due` index, `FOR UPDATE SKIP LOCKED` as for campaigns),
-//! freeze a dynamic push's criteria into `push_users` (source `criteria`) in the same
-//! transaction that sets `status = 'started'` and `started_at`, and write the notifications
-//! through the delivery engine. Nothing here starts a push.
+//! The start is `push_start.rs` (the scheduler claims due pushes, freezes a dynamic list
+//! and marks them started in one transaction); the notifications through the delivery
+//! engine are still to come (docs/pushes.md).
 
 use crate::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};

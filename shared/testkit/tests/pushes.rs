@@ -544,3 +544,140 @@ async fn a_limited_organizer_sees_only_pushes_of_their_labels() {
     assert_eq!(r.status().as_u16(), 200);
     app.shutdown().await;
 }
+
+/// Waits until the scheduler has started the push, and returns it.
+async fn started(app: &TestApp, push: &str) -> Value {
+    pushfleet_testkit::eventually(
+        "the push started by the scheduler",
+        std::time::Duration::from_secs(30),
+        || async {
+            let (status, p) = app.get(&format!("/v1/pushes/{push}")).await;
+            (status == 200 && p["status"] == "started").then_some(p)
+        },
+    )
+    .await
+}
+
+async fn feed(app: &TestApp, person: &Value) -> Value {
+    let (status, feed) = app
+        .get(&format!("/v1/people/{}/feed", person.as_str().expect("id")))
+        .await;
+    assert_eq!(status, 200, "{feed}");
+    feed
+}
+
+#[tokio::test]
+async fn a_dynamic_list_is_frozen_on_the_start_day_and_the_feed_follows_it() {
+    let app = TestApp::spawn_with(&[Service::Scheduler]).await;
+    let people = directory(&app).await;
+    let t = template(&app, true, "team_leaders").await;
+    let (status, push) = app
+        .post(
+            "/v1/pushes",
+            &json!({"template_id": t, "name": "Engineering check-in", "start_date": in_days(1),
+                    "deadline": in_days(10),
+                    "criteria": {"property": "department", "op": "equals", "value": "Engineering"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{push}");
+    let id = push["id"].as_str().expect("id").to_owned();
+    // Between creation and the start, Mia moves to Engineering: she is in the push.
+    sqlx::query("UPDATE people SET department = 'Engineering' WHERE external_id = 'M1'")
+        .execute(app.env.store.pool())
+        .await
+        .expect("move Mia");
+    // The start day comes (moved to today rather than waiting for tomorrow).
+    let (status, p) = app
+        .patch(&format!("/v1/pushes/{id}"), &json!({"start_date": today()}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let push = started(&app, &id).await;
+    assert_eq!(push["counts"]["users"], 4, "Lea, Tom, Dev and Mia: {push}");
+    let (_, users) = app.get(&format!("/v1/pushes/{id}/users")).await;
+    assert!(
+        users["users"]
+            .as_array()
+            .is_some_and(|u| u.iter().all(|u| u["source"] == "criteria")),
+        "{users}"
+    );
+    // After the start, someone who comes to match is not added by itself.
+    sqlx::query("UPDATE people SET department = 'Engineering' WHERE external_id = 'C1'")
+        .execute(app.env.store.pool())
+        .await
+        .expect("move Cat");
+    let (_, preview) = app.get(&format!("/v1/pushes/{id}/preview")).await;
+    assert_eq!(preview["final"], true, "{preview}");
+    assert_eq!(preview["count"], 4, "{preview}");
+
+    // Dev's feed: the task, with its deadline. Lea's: her own task, and Dev and Mia to
+    // plan as their team leader. Cat coaches Dev, but this push is for team leaders.
+    let dev = feed(&app, &people["D1"]).await;
+    assert_eq!(dev["tasks"].as_array().map(Vec::len), Some(1), "{dev}");
+    assert_eq!(dev["tasks"][0]["deadline"], in_days(10), "{dev}");
+    assert_eq!(dev["tasks"][0]["template_name"], "Check-in", "{dev}");
+    assert_eq!(dev["tasks"][0]["status"], "not_planned", "{dev}");
+    let lea = feed(&app, &people["L1"]).await;
+    assert_eq!(lea["tasks"].as_array().map(Vec::len), Some(1), "{lea}");
+    let mut conduct: Vec<&str> = lea["to_conduct"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["first_name"].as_str())
+        .collect();
+    conduct.sort_unstable();
+    assert_eq!(conduct, ["Dev", "Mia"], "{lea}");
+    assert_eq!(lea["to_conduct"][0]["as_kind"], "team_leader", "{lea}");
+    let cat = feed(&app, &people["C1"]).await;
+    assert_eq!(cat["to_conduct"], json!([]), "{cat}");
+    assert_eq!(
+        cat["tasks"],
+        json!([]),
+        "Cat matched only after the start: {cat}"
+    );
+
+    // Close: the tasks and the "Plan" actions go; the results stay readable.
+    let (status, closed) = app
+        .post(&format!("/v1/pushes/{id}/close"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{closed}");
+    let dev = feed(&app, &people["D1"]).await;
+    assert_eq!(dev["tasks"], json!([]), "{dev}");
+    let lea = feed(&app, &people["L1"]).await;
+    assert_eq!(
+        (&lea["tasks"], &lea["to_conduct"]),
+        (&json!([]), &json!([])),
+        "{lea}"
+    );
+    let (status, users) = app.get(&format!("/v1/pushes/{id}/users")).await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users["users"].as_array().map(Vec::len), Some(4), "{users}");
+    let (status, _) = app
+        .get(&format!("/v1/people/{}/feed", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(status, 404);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_fixed_push_starting_today_starts_shortly_after_it_is_made() {
+    let app = TestApp::spawn_with(&[Service::Scheduler]).await;
+    let people = directory(&app).await;
+    let t = template(&app, true, "both").await;
+    let (status, push) = app
+        .post(
+            "/v1/pushes",
+            &json!({"template_id": t, "name": "Today", "start_date": today(),
+                    "deadline": in_days(3), "person_ids": [people["D1"]]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{push}");
+    let push = started(&app, push["id"].as_str().expect("id")).await;
+    assert!(push["started_at"].is_string(), "{push}");
+    // Dev's three conductors each see him: two team leaders and a coach.
+    for conductor in ["L1", "L2", "C1"] {
+        let f = feed(&app, &people[conductor]).await;
+        assert_eq!(f["to_conduct"].as_array().map(Vec::len), Some(1), "{f}");
+        assert_eq!(f["to_conduct"][0]["first_name"], "Dev", "{f}");
+    }
+    app.shutdown().await;
+}

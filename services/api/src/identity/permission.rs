@@ -169,6 +169,8 @@ pub const OPERATIONS: &[(&str, &str, Access)] = {
         ("POST", "/v1/people", Requires(PeopleWrite)),
         ("POST", "/v1/people/import", Requires(PeopleWrite)),
         ("GET", "/v1/people/{id}", Requires(PeopleRead)),
+        // Who must talk to whom: personal data.
+        ("GET", "/v1/people/{id}/feed", Requires(PeopleRead)),
         ("DELETE", "/v1/people/{id}", Requires(PeopleWrite)),
         ("POST", "/v1/audiences", Requires(AudiencesWrite)),
         // Lists who matches: personal data.

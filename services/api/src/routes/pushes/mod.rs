@@ -3,6 +3,7 @@
 //! here; users and their follow-up in `users` and `follow_up`. The start (the freeze of a
 //! dynamic list and the notifications) is the scheduler's, in the next part.
 
+pub mod feed;
 pub mod follow_up;
 pub mod users;
 

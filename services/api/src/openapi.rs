@@ -21,6 +21,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
     ),
     components(schemas(
         ErrorBody,
+        // Named by a query parameter alone (the report's `state`), so not found by utoipa.
+        pushfleet_domain::DeliveryState,
         ErrorDetail,
         FieldError,
         people::CreatePeople,
